@@ -1,0 +1,70 @@
+// Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011),
+// with exactly the conventions of Triton's tl.randint / tl.rand / tl.randn:
+//   key     = (seed & 0xffffffff, seed >> 32)
+//   counter = (offset & 0xffffffff, offset >> 32, 0, 0)
+//   uniform = int32(bits) mapped to [0, 1) by  (x < 0 ? ~x : x) * 4.6566127342e-10f
+//   normal  = Box-Muller on the first two words: sqrt(-2 log max(u1, 1e-7)) * cos(2 pi u2)
+// One function for the host and the device, so that every backend draws the same numbers:
+// integers and uniforms are bit-identical; normals agree to the ulp of the math library.
+#pragma once
+
+#include <c10/macros/Macros.h>
+#include <cmath>
+#include <cstdint>
+
+namespace fastgen {
+
+struct Philox4 {
+  uint32_t x, y, z, w;
+};
+
+C10_HOST_DEVICE inline uint32_t mulhi32(uint32_t a, uint32_t b) {
+#if defined(__CUDA_ARCH__)
+  return __umulhi(a, b);
+#else
+  return static_cast<uint32_t>((static_cast<uint64_t>(a) * b) >> 32);
+#endif
+}
+
+C10_HOST_DEVICE inline Philox4 philox4x32_10(uint64_t seed, uint64_t offset) {
+  constexpr uint32_t kKeyA = 0x9E3779B9u, kKeyB = 0xBB67AE85u;
+  constexpr uint32_t kRoundA = 0xD2511F53u, kRoundB = 0xCD9E8D57u;
+  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+  uint32_t c0 = static_cast<uint32_t>(offset), c1 = static_cast<uint32_t>(offset >> 32);
+  uint32_t c2 = 0, c3 = 0;
+#pragma unroll
+  for (int round = 0; round < 10; ++round) {
+    const uint32_t p0 = c0, p2 = c2;
+    c0 = mulhi32(kRoundB, p2) ^ c1 ^ k0;
+    c2 = mulhi32(kRoundA, p0) ^ c3 ^ k1;
+    c1 = kRoundB * p2;
+    c3 = kRoundA * p0;
+    k0 += kKeyA;
+    k1 += kKeyB;
+  }
+  return {c0, c1, c2, c3};
+}
+
+// Triton's uint_to_uniform_float: the largest int32 maps just below 1.0f.
+C10_HOST_DEVICE inline float uint_to_uniform(uint32_t bits) {
+  int32_t x = static_cast<int32_t>(bits);
+  x = x < 0 ? ~x : x;
+  return static_cast<float>(x) * 4.6566127342e-10f;
+}
+
+C10_HOST_DEVICE inline float philox_uniform(uint64_t seed, uint64_t offset) {
+  return uint_to_uniform(philox4x32_10(seed, offset).x);
+}
+
+// Box-Muller on the first two words, as tl.randn (Box & Muller, 1958).
+C10_HOST_DEVICE inline float philox_normal(uint64_t seed, uint64_t offset) {
+  const Philox4 r = philox4x32_10(seed, offset);
+  float u1 = uint_to_uniform(r.x);
+  const float u2 = uint_to_uniform(r.y);
+  u1 = u1 > 1.0e-7f ? u1 : 1.0e-7f;
+  const float theta = 6.283185307179586f * u2;
+  const float radius = sqrtf(-2.0f * logf(u1));
+  return radius * cosf(theta);
+}
+
+}  // namespace fastgen

@@ -1,0 +1,47 @@
+// Host-side checks and allocation shared by the CPU and CUDA registrations of reparameterize.
+// The Python wrapper has already validated the arguments with user-facing messages; these
+// checks guard direct calls of torch.ops.fastgen.* .
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <optional>
+
+namespace fastgen {
+namespace reparameterize {
+
+struct Layout {
+  int64_t rows;
+  int64_t d;
+};
+
+inline void check_like(const at::Tensor& t, const at::Tensor& mu, const char* name) {
+  TORCH_CHECK(t.sizes() == mu.sizes(), name, " must have the shape of mu ", mu.sizes(), ", got ", t.sizes());
+  TORCH_CHECK(t.scalar_type() == mu.scalar_type(), name, " must have the dtype of mu");
+  TORCH_CHECK(t.device() == mu.device(), name, " must be on the device of mu");
+  TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
+}
+
+inline Layout check_forward(const at::Tensor& mu, const at::Tensor& logvar, const std::optional<at::Tensor>& eps) {
+  TORCH_CHECK(mu.dim() >= 1, "mu must have at least one dimension");
+  TORCH_CHECK(mu.is_contiguous(), "mu must be contiguous");
+  check_like(logvar, mu, "logvar");
+  if (eps) check_like(*eps, mu, "eps");
+  const int64_t d = mu.size(-1);
+  return {d == 0 ? 0 : mu.numel() / d, d};
+}
+
+inline Layout check_backward(const at::Tensor& grad_z, const at::Tensor& grad_kl, const at::Tensor& mu,
+                             const at::Tensor& logvar, const std::optional<at::Tensor>& eps) {
+  const Layout layout = check_forward(mu, logvar, eps);
+  check_like(grad_z, mu, "grad_z");
+  TORCH_CHECK(grad_kl.numel() == layout.rows && grad_kl.is_contiguous(),
+              "grad_kl must be contiguous with one value per row");
+  TORCH_CHECK(grad_kl.scalar_type() == mu.scalar_type(), "grad_kl must have the dtype of mu");
+  return layout;
+}
+
+inline at::Tensor empty_kl(const at::Tensor& mu) { return at::empty(mu.sizes().slice(0, mu.dim() - 1), mu.options()); }
+
+}  // namespace reparameterize
+}  // namespace fastgen
