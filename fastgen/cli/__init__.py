@@ -11,6 +11,8 @@ import sys
 # subcommand -> (module, one-line help)
 COMMANDS = {
     "info": ("fastgen.cli.info", "what this installation can do: versions, backends, GPU"),
+    "train": ("fastgen.cli.train", "train dae, gan, lsgan, dcgan or vae; write samples, curves, metrics, checkpoints"),
+    "sample": ("fastgen.cli.sample", "draw a grid of samples from a trained run"),
 }
 
 
