@@ -4,9 +4,10 @@ import gzip
 
 import numpy as np
 import pytest
-from idx_files import idx_bytes, write_idx
 
 from fastgen.data import read_idx
+
+from .idx_files import idx_bytes, write_idx
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "int32", "float32", "float64"])

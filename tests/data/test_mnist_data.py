@@ -5,10 +5,11 @@ import hashlib
 import numpy as np
 import pytest
 import torch
-from idx_files import write_idx, write_mnist
 
 from fastgen.data import find_mnist_files, load_dataset, load_embedded_mnist
 from fastgen.data.mnist import EMBEDDED_PATH
+
+from .idx_files import write_idx, write_mnist
 
 
 def test_embedded_subset_is_small_and_well_formed():
