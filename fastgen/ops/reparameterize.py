@@ -116,6 +116,8 @@ def reparameterize(
     _checks.floating(mu, "mu")
     _checks.floating(logvar, "logvar")
     _checks.min_dim(mu, "mu", 1, "[..., d]")
+    if mu.shape[-1] == 0:
+        raise ValueError(f"mu must have a latent dimension d > 0, got shape {tuple(mu.shape)}")
     _checks.same_shape(logvar, "logvar", mu, "mu")
     _checks.same_dtype(logvar, "logvar", mu, "mu")
     _checks.same_device(logvar, "logvar", mu, "mu")
