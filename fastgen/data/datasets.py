@@ -17,9 +17,9 @@ class DatasetInfo:
     """What a loader returned and where it came from.
 
     ``source`` says which data were used, e.g. "embedded MNIST subset (5,000 digits)" or
-    "MNIST from /data/mnist"; ``split`` is "train" or "test"; ``sample_shape`` is the shape of
-    one item (``(C, H, W)`` for images, ``(2,)`` for points); ``num_classes`` is None when
-    items carry no meaningful label.
+    "MNIST from /data/mnist"; ``split`` is "train", "test" or "all" (an image folder);
+    ``sample_shape`` is the shape of one item (``(C, H, W)`` for images, ``(2,)`` for points);
+    ``num_classes`` counts the labels (classes, mixture components, or subfolders of a folder).
     """
 
     name: str
@@ -27,7 +27,7 @@ class DatasetInfo:
     split: str
     num_samples: int
     sample_shape: tuple[int, ...]
-    num_classes: int | None
+    num_classes: int
 
     def __str__(self) -> str:
         shape = "×".join(str(n) for n in self.sample_shape)
