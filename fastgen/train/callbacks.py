@@ -182,8 +182,15 @@ class Metrics(Callback):
 
 
 def default_callbacks(
-    eval_data: torch.Tensor, *, sample_every: int, eval_every: int, description: str, progress: bool = True
+    eval_data: torch.Tensor,
+    *,
+    sample_every: int,
+    eval_every: int,
+    description: str,
+    eval_samples: int = 1000,
+    progress: bool = True,
 ) -> list[Callback]:
-    """Progress bar (optional), sample grids, metrics and loss curves."""
+    """Progress bar (optional), sample grids, metrics on ``eval_samples`` generated samples, loss curves."""
     callbacks: list[Callback] = [ProgressBar(description)] if progress else []
-    return callbacks + [SampleGrid(sample_every, eval_data), Metrics(eval_every, eval_data), LossCurves(eval_every)]
+    metrics = Metrics(eval_every, eval_data, num_samples=eval_samples)
+    return [*callbacks, SampleGrid(sample_every, eval_data), metrics, LossCurves(eval_every)]
