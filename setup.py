@@ -14,6 +14,7 @@ Build against the torch already installed: `pip install --no-build-isolation .`
 import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -27,7 +28,30 @@ def log(message):
     print(f"[fastgen setup] {message}", file=sys.stderr, flush=True)
 
 
+def _locate_cuda_home():
+    """Set CUDA_HOME to a toolkit with headers, if the user did not.
+
+    torch derives it from `which nvcc`; a wrapper script such as /usr/local/bin/nvcc would make
+    that /usr/local, which has no CUDA headers. Prefer a directory that has both nvcc and
+    include/cuda_runtime_api.h.
+    """
+    if os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH"):
+        return
+    candidates = []
+    nvcc = shutil.which("nvcc")
+    if nvcc:
+        candidates.append(os.path.dirname(os.path.dirname(os.path.realpath(nvcc))))
+    candidates.append("/usr/local/cuda")
+    for home in candidates:
+        if os.path.exists(os.path.join(home, "bin", "nvcc")) and os.path.exists(
+            os.path.join(home, "include", "cuda_runtime_api.h")
+        ):
+            os.environ["CUDA_HOME"] = home
+            return
+
+
 def _torch():
+    _locate_cuda_home()
     try:
         import torch
         from torch.utils import cpp_extension
@@ -107,10 +131,12 @@ def extensions():
     build_cuda, why = _want_cuda(torch, cpp_extension)
     debug = os.environ.get("DEBUG", "0") == "1"
 
-    # <op>_cuda.cpp files register CUDA kernels (host side); they build only with CUDA.
+    # <op>_cuda_launch.cpp files register the CUDA kernels of <op>_cuda.cu (checks, allocation,
+    # stream: the host side); they build only with CUDA. (Not <op>_cuda.cpp: the two object
+    # files would have the same name.)
     all_cpp = sorted(glob.glob("csrc/**/*.cpp", recursive=True))
-    sources = [s for s in all_cpp if not s.endswith("_cuda.cpp")]
-    cuda_sources = [s for s in all_cpp if s.endswith("_cuda.cpp")]
+    sources = [s for s in all_cpp if not s.endswith("_cuda_launch.cpp")]
+    cuda_sources = [s for s in all_cpp if s.endswith("_cuda_launch.cpp")]
     cuda_sources += sorted(glob.glob("csrc/**/*.cu", recursive=True))
     opt = ["-O0", "-g"] if debug else ["-O3"]
     cxx_flags = [*opt, "-std=c++20", "-fno-math-errno"]
@@ -119,6 +145,11 @@ def extensions():
 
     archs = ""
     if build_cuda:
+        # ATen/cuda/CUDAContext.h (in the *_cuda_launch.cpp files) includes cusparse.h, cublas_v2.h:
+        # searched after the toolkit's headers (-idirafter), because the wheels also ship a
+        # partial copy of the runtime headers (cuda_runtime_api.h without crt/) that must not
+        # shadow nvcc's. The .cu files include no library headers.
+        cxx_flags += [flag for d in _cuda_library_includes() for flag in ("-idirafter", d)]
         if not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.is_available():
             os.environ["TORCH_CUDA_ARCH_LIST"] = "8.0;9.0"  # A100, H100
         archs = os.environ.get("TORCH_CUDA_ARCH_LIST", "visible GPUs")
@@ -144,7 +175,7 @@ def extensions():
     ext = ext_cls(
         name="fastgen._C",
         sources=sources,
-        include_dirs=[os.path.join(ROOT, "csrc"), *(_cuda_library_includes() if build_cuda else [])],
+        include_dirs=[os.path.join(ROOT, "csrc")],
         define_macros=define_macros,
         extra_compile_args={"cxx": cxx_flags, "nvcc": nvcc_flags} if build_cuda else {"cxx": cxx_flags},
     )

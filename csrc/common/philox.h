@@ -32,7 +32,9 @@ C10_HOST_DEVICE inline Philox4 philox4x32_10(uint64_t seed, uint64_t offset) {
   uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
   uint32_t c0 = static_cast<uint32_t>(offset), c1 = static_cast<uint32_t>(offset >> 32);
   uint32_t c2 = 0, c3 = 0;
+#ifdef __CUDA_ARCH__
 #pragma unroll
+#endif
   for (int round = 0; round < 10; ++round) {
     const uint32_t p0 = c0, p2 = c2;
     c0 = mulhi32(kRoundB, p2) ^ c1 ^ k0;

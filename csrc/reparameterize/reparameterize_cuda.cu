@@ -9,9 +9,10 @@ namespace {
 
 constexpr int kWarpsPerBlock = 8;
 
-template <typename T>
-__device__ inline float noise_at(const T* eps, uint64_t seed, int64_t index) {
-  return eps != nullptr ? static_cast<acc_t>(eps[index]) : philox_normal(seed, static_cast<uint64_t>(index));
+template <typename T, typename acc_t = acc_type<T>>
+__device__ inline acc_t noise_at(const T* eps, uint64_t seed, int64_t index) {
+  return eps != nullptr ? static_cast<acc_t>(eps[index])
+                        : static_cast<acc_t>(philox_normal(seed, static_cast<uint64_t>(index)));
 }
 
 template <typename T>
