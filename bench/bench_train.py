@@ -14,7 +14,7 @@ import torch
 
 import fastgen
 from bench.conftest import device
-from fastgen.train.recipes import RECIPES, build_model
+from fastgen.train.recipes import RECIPES, build_model, defaults_for
 
 STEPS_PER_ROUND = 5
 MNIST_SHAPE = (1, 28, 28)
@@ -36,7 +36,7 @@ def _model(name: str) -> torch.nn.Module:
 def test_training_steps(run_pedantic, benchmark, name, provider):
     model = _model(name)
     optimizers = model.make_optimizers()
-    batch_size = RECIPES[name].batch_size
+    batch_size = defaults_for(name, MNIST_SHAPE).batch_size
     batches = torch.rand(STEPS_PER_ROUND, batch_size, *MNIST_SHAPE, generator=torch.Generator().manual_seed(1))
     batches = batches.to(device())
 

@@ -98,10 +98,10 @@ def _data_config(args) -> dict:
 
 
 def _config(args, data_shape) -> dict:
-    from fastgen.train.recipes import RECIPES, default_options
+    from fastgen.train.recipes import defaults_for
 
-    recipe = RECIPES[args.model]
-    options = {**default_options(args.model, data_shape), **dict(_option(text) for text in args.option)}
+    recipe = defaults_for(args.model, data_shape)
+    options = {**recipe.options, **dict(_option(text) for text in args.option)}
     if args.backend is not None:
         options["backend"] = args.backend
     return {
@@ -116,13 +116,13 @@ def _config(args, data_shape) -> dict:
 
 
 def _total_steps(args, config: dict, num_train: int, saved_steps: int | None) -> int:
-    from fastgen.train.recipes import RECIPES
+    from fastgen.train.recipes import defaults_for
 
     if args.steps is not None:
         return args.steps
     if args.epochs is not None:
         return max(1, round(args.epochs * (num_train // config["batch_size"])))
-    return saved_steps if saved_steps is not None else RECIPES[config["model"]].steps
+    return saved_steps if saved_steps is not None else defaults_for(config["model"], config["data_shape"]).steps
 
 
 def run(args) -> int:
