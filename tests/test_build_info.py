@@ -1,0 +1,45 @@
+"""build_info, `fastgen info`, and the fallback when fastgen._C cannot be loaded."""
+
+import json
+import os
+import subprocess
+import sys
+
+import fastgen
+
+
+def test_build_info_fields():
+    info = fastgen.build_info()
+    for key in ("fastgen", "torch", "cpp", "cuda", "cuda_archs", "triton", "gpu", "available_backends"):
+        assert key in info
+    assert info["fastgen"] == fastgen.__version__
+    assert "torch" in info["available_backends"]
+
+
+def test_cli_info_json():
+    out = subprocess.run(
+        [sys.executable, "-m", "fastgen", "info", "--json"], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(out)["torch"]
+
+
+def test_import_without_extension_warns_once_and_falls_back():
+    # sys.modules[name] = None makes `from fastgen import _C` raise ImportError, as a failed build would.
+    script = """
+import sys, warnings
+sys.modules["fastgen._C"] = None
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    import fastgen
+    import fastgen.ops
+import torch
+z, kl = fastgen.ops.reparameterize(torch.zeros(2, 3), torch.zeros(2, 3), seed=0)
+messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+print(len([m for m in messages if "falls back to its PyTorch reference" in m]))
+print(",".join(fastgen.available_backends()))
+"""
+    env = dict(os.environ, FASTGEN_BACKEND="")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env).stdout
+    count, available = out.split()
+    assert count == "1"
+    assert "cpp" not in available.split(",")
