@@ -38,6 +38,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="default: the model's recipe")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: the paper's)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch (default 1: these small models gain little from more, and on a shared "
+        "CPU spinning threads slowed DCGAN steps 3x or more)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="fixes initial weights, batch order and all noise")
     parser.add_argument("--out", default=None, help="run folder (default runs/MODEL-TIMESTAMP); never overwritten")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
@@ -149,6 +156,9 @@ def run(args) -> int:
         config = _config(args, tuple(train.shape[1:]))
     config["steps"] = _total_steps(args, config, train.shape[0], config.get("steps") if args.resume else None)
 
+    if args.threads < 1:
+        raise SystemExit(f"--threads must be at least 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
     torch.manual_seed(config["seed"])  # the initial weights (overwritten by the checkpoint on resume)
     model = build_model(config["model"], config["data_shape"], config["options"])
     print(f"data: {description}")
