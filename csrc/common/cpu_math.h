@@ -6,6 +6,7 @@
 // Host only: CUDA code calls the device library's expf/logf/cosf.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -26,11 +27,11 @@ inline int32_t float_to_bits(float value) {
 
 // exp(x): n = round(x / ln 2), r = x - n ln 2 (ln 2 split in two for exactness), exp(r) by a
 // degree-6 polynomial, times 2^n applied as two powers of two so that overflow gives inf and
-// underflow 0 or a denormal, as expf does. Clamps are fminf/fmaxf, not branches, so that the
-// calling loops vectorize.
+// underflow 0 or a denormal, as expf does. Clamps are std::min/max and the rounding is the
+// 1.5 * 2^23 trick: GCC vectorizes neither fminf/fmaxf nor floorf under strict FP semantics.
 __attribute__((always_inline)) inline float exp(float x) {
-  const float clamped = __builtin_fminf(__builtin_fmaxf(x, -104.0f), 89.0f);
-  const float n = __builtin_floorf(clamped * 1.44269504088896341f + 0.5f);
+  const float clamped = std::min(std::max(x, -104.0f), 89.0f);
+  const float n = (clamped * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
   float r = clamped - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
   const float r2 = r * r;
@@ -44,7 +45,7 @@ __attribute__((always_inline)) inline float exp(float x) {
   const int32_t ni = static_cast<int32_t>(n);
   const int32_t half = ni >> 1;
   const float result = y * bits_to_float((half + 127) << 23) * bits_to_float((ni - half + 127) << 23);
-  return x == x ? result : x;  // NaN stays NaN
+  return result;
 }
 
 // log(x) for finite x > 0 (Box-Muller's u1 >= 1e-7): x = m 2^e with m in [sqrt(1/2), sqrt(2)),
