@@ -94,7 +94,12 @@ def stack_images(batch: list[torch.Tensor]) -> torch.Tensor:
 
 
 def image_loader(
-    folder: str | os.PathLike, *, channels: int = 3, batch_size: int = 50, num_workers: int = 0
+    folder: str | os.PathLike,
+    *,
+    channels: int = 3,
+    batch_size: int = 50,
+    num_workers: int = 0,
+    pin_memory: bool = False,
 ) -> DataLoader:
     """A DataLoader over the images of ``folder`` (see :func:`list_images`), in sorted order, as uint8 batches."""
     if batch_size < 1:
@@ -102,4 +107,11 @@ def image_loader(
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {num_workers!r}")
     dataset = ImageFiles(list_images(folder), channels=channels)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=stack_images)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=stack_images,
+        pin_memory=pin_memory,
+    )

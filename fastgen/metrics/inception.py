@@ -305,8 +305,8 @@ def load_inception_extractor(
     or from ``torch.hub.get_dir()/checkpoints/``; see :func:`find_inception_weights`.
     Returns the network in eval mode on ``device`` (default: CPU), with ``requires_grad`` off.
     """
+    network = FIDInceptionV3(dims)  # checks dims before the file is looked for
     path = find_inception_weights(weights)
-    network = FIDInceptionV3(dims)
     state_dict = torch.load(path, map_location="cpu", weights_only=True)
     try:
         network.load_state_dict(state_dict)
