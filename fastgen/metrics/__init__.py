@@ -1,0 +1,7 @@
+"""fastgen's metrics: streaming feature statistics, the Fréchet distance (FID) and the Inception Score."""
+
+from fastgen.metrics.fid import FIDReference, frechet_distance
+from fastgen.metrics.inception_score import inception_score
+from fastgen.metrics.stats import FeatureStats
+
+__all__ = ["FIDReference", "FeatureStats", "frechet_distance", "inception_score"]
