@@ -11,7 +11,8 @@ namespace fastgen {
 
 constexpr int kWarp = 32;
 
-__device__ inline float warp_sum(float value) {
+template <typename T>
+__device__ inline T warp_sum(T value) {
 #pragma unroll
   for (int offset = kWarp / 2; offset > 0; offset /= 2) value += __shfl_xor_sync(0xffffffffu, value, offset);
   return value;
@@ -23,6 +24,7 @@ inline unsigned ceil_div(int64_t a, int64_t b) { return static_cast<unsigned>((a
 
 // Explicit instantiation of a launcher template for the three floating types fastgen accepts.
 #define FASTGEN_INSTANTIATE_FLOATING(MACRO) \
+  MACRO(double)                             \
   MACRO(float)                              \
   MACRO(c10::Half)                          \
   MACRO(c10::BFloat16)

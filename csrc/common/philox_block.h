@@ -11,7 +11,8 @@ namespace fastgen {
 
 constexpr int64_t kPhiloxBlock = 256;
 
-inline void philox_normal_block(uint64_t seed, uint64_t offset, int64_t n, float* out) {
+template <typename T>
+inline void philox_normal_block(uint64_t seed, uint64_t offset, int64_t n, T* out) {
   float u1[kPhiloxBlock], u2[kPhiloxBlock];
   for (int64_t i = 0; i < n; ++i) {
     const Philox4 r = philox4x32_10(seed, offset + static_cast<uint64_t>(i));
@@ -20,7 +21,7 @@ inline void philox_normal_block(uint64_t seed, uint64_t offset, int64_t n, float
   }
   for (int64_t i = 0; i < n; ++i) {
     const float a = u1[i] > 1.0e-7f ? u1[i] : 1.0e-7f;
-    out[i] = sqrtf(-2.0f * logf(a)) * cosf(6.283185307179586f * u2[i]);
+    out[i] = static_cast<T>(sqrtf(-2.0f * logf(a)) * cosf(6.283185307179586f * u2[i]));
   }
 }
 

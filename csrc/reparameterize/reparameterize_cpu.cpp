@@ -19,10 +19,10 @@ namespace {
 int64_t grain_rows(int64_t d) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(d, 1)); }
 
 // Loads the noise of elements [base, base + n): either the given eps or Philox(seed, offset).
-template <typename scalar_t>
-inline void load_noise(const scalar_t* eps, uint64_t seed, int64_t base, int64_t n, float* out) {
+template <typename scalar_t, typename acc_t>
+inline void load_noise(const scalar_t* eps, uint64_t seed, int64_t base, int64_t n, acc_t* out) {
   if (eps != nullptr) {
-    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(eps[base + i]);
+    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<acc_t>(eps[base + i]);
   } else {
     philox_normal_block(seed, static_cast<uint64_t>(base), n, out);
   }
@@ -36,22 +36,23 @@ std::tuple<at::Tensor, at::Tensor> forward_cpu(const at::Tensor& mu, const at::T
   const uint64_t key = seed_bits(seed);
 
   FASTGEN_DISPATCH_FLOATING(mu.scalar_type(), "reparameterize_cpu", [&] {
+    using acc_t = acc_type<scalar_t>;
     const scalar_t* mu_p = mu.data_ptr<scalar_t>();
     const scalar_t* lv_p = logvar.data_ptr<scalar_t>();
     const scalar_t* eps_p = eps ? eps->data_ptr<scalar_t>() : nullptr;
     scalar_t* z_p = z.data_ptr<scalar_t>();
     scalar_t* kl_p = kl.data_ptr<scalar_t>();
     at::parallel_for(0, rows, grain_rows(d), [&](int64_t row_begin, int64_t row_end) {
-      float noise[kPhiloxBlock];
+      acc_t noise[kPhiloxBlock];
       for (int64_t row = row_begin; row < row_end; ++row) {
-        float kl_sum = 0.0f;
+        acc_t kl_sum = 0;
         for (int64_t j0 = 0; j0 < d; j0 += kPhiloxBlock) {
           const int64_t n = std::min(kPhiloxBlock, d - j0);
           const int64_t base = row * d + j0;
           load_noise(eps_p, key, base, n, noise);
           for (int64_t j = 0; j < n; ++j) {
-            const auto r = reparameterize::forward(static_cast<float>(mu_p[base + j]),
-                                                   static_cast<float>(lv_p[base + j]), noise[j]);
+            const auto r = reparameterize::forward<acc_t>(static_cast<acc_t>(mu_p[base + j]),
+                                                   static_cast<acc_t>(lv_p[base + j]), noise[j]);
             z_p[base + j] = static_cast<scalar_t>(r.z);
             kl_sum += r.kl_term;
           }
@@ -72,25 +73,27 @@ std::tuple<at::Tensor, at::Tensor> backward_cpu(const at::Tensor& grad_z, const 
   const uint64_t key = seed_bits(seed);
 
   FASTGEN_DISPATCH_FLOATING(mu.scalar_type(), "reparameterize_backward_cpu", [&] {
+    using acc_t = acc_type<scalar_t>;
     const scalar_t* gz_p = grad_z.data_ptr<scalar_t>();
     const scalar_t* gkl_p = grad_kl.data_ptr<scalar_t>();
+    using acc_t = acc_type<scalar_t>;
     const scalar_t* mu_p = mu.data_ptr<scalar_t>();
     const scalar_t* lv_p = logvar.data_ptr<scalar_t>();
     const scalar_t* eps_p = eps ? eps->data_ptr<scalar_t>() : nullptr;
     scalar_t* gmu_p = grad_mu.data_ptr<scalar_t>();
     scalar_t* glv_p = grad_logvar.data_ptr<scalar_t>();
     at::parallel_for(0, rows, grain_rows(d), [&](int64_t row_begin, int64_t row_end) {
-      float noise[kPhiloxBlock];
+      acc_t noise[kPhiloxBlock];
       for (int64_t row = row_begin; row < row_end; ++row) {
-        const float gkl = static_cast<float>(gkl_p[row]);
+        const acc_t gkl = static_cast<acc_t>(gkl_p[row]);
         for (int64_t j0 = 0; j0 < d; j0 += kPhiloxBlock) {
           const int64_t n = std::min(kPhiloxBlock, d - j0);
           const int64_t base = row * d + j0;
           load_noise(eps_p, key, base, n, noise);
           for (int64_t j = 0; j < n; ++j) {
-            const auto g = reparameterize::backward(static_cast<float>(gz_p[base + j]), gkl,
-                                                    static_cast<float>(mu_p[base + j]),
-                                                    static_cast<float>(lv_p[base + j]), noise[j]);
+            const auto g = reparameterize::backward<acc_t>(static_cast<acc_t>(gz_p[base + j]), gkl,
+                                                    static_cast<acc_t>(mu_p[base + j]),
+                                                    static_cast<acc_t>(lv_p[base + j]), noise[j]);
             gmu_p[base + j] = static_cast<scalar_t>(g.grad_mu);
             glv_p[base + j] = static_cast<scalar_t>(g.grad_logvar);
           }

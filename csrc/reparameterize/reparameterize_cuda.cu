@@ -11,19 +11,20 @@ constexpr int kWarpsPerBlock = 8;
 
 template <typename T>
 __device__ inline float noise_at(const T* eps, uint64_t seed, int64_t index) {
-  return eps != nullptr ? static_cast<float>(eps[index]) : philox_normal(seed, static_cast<uint64_t>(index));
+  return eps != nullptr ? static_cast<acc_t>(eps[index]) : philox_normal(seed, static_cast<uint64_t>(index));
 }
 
 template <typename T>
 __global__ void forward_kernel(const T* __restrict__ mu, const T* __restrict__ logvar, const T* __restrict__ eps,
                                T* __restrict__ z, T* __restrict__ kl, int64_t rows, int64_t d, uint64_t seed) {
+  using acc_t = acc_type<T>;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarp;
   if (row >= rows) return;
   const int lane = threadIdx.x % kWarp;
-  float kl_sum = 0.0f;
+  acc_t kl_sum = 0;
   for (int64_t j = lane; j < d; j += kWarp) {
     const int64_t i = row * d + j;
-    const Forward r = forward(static_cast<float>(mu[i]), static_cast<float>(logvar[i]), noise_at(eps, seed, i));
+    const Forward<acc_t> r = forward<acc_t>(static_cast<acc_t>(mu[i]), static_cast<acc_t>(logvar[i]), noise_at(eps, seed, i));
     z[i] = static_cast<T>(r.z);
     kl_sum += r.kl_term;
   }
@@ -36,13 +37,14 @@ __global__ void backward_kernel(const T* __restrict__ grad_z, const T* __restric
                                 const T* __restrict__ mu, const T* __restrict__ logvar,
                                 const T* __restrict__ eps, T* __restrict__ grad_mu, T* __restrict__ grad_logvar,
                                 int64_t rows, int64_t d, uint64_t seed) {
+  using acc_t = acc_type<T>;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarp;
   if (row >= rows) return;
-  const float gkl = static_cast<float>(grad_kl[row]);
+  const acc_t gkl = static_cast<acc_t>(grad_kl[row]);
   for (int64_t j = threadIdx.x % kWarp; j < d; j += kWarp) {
     const int64_t i = row * d + j;
-    const Backward g = backward(static_cast<float>(grad_z[i]), gkl, static_cast<float>(mu[i]),
-                                static_cast<float>(logvar[i]), noise_at(eps, seed, i));
+    const Backward<acc_t> g = backward<acc_t>(static_cast<acc_t>(grad_z[i]), gkl, static_cast<acc_t>(mu[i]),
+                                static_cast<acc_t>(logvar[i]), noise_at(eps, seed, i));
     grad_mu[i] = static_cast<T>(g.grad_mu);
     grad_logvar[i] = static_cast<T>(g.grad_logvar);
   }

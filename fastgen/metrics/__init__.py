@@ -1,4 +1,4 @@
-"""fastgen's metrics: streaming feature statistics, the Fréchet distance (FID) and the Inception Score."""
+"""Metrics for generative models: FID, Inception Score, and the feature extractors they need."""
 
 from fastgen.metrics.fid import FIDReference, frechet_distance
 from fastgen.metrics.inception_score import inception_score

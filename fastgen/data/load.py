@@ -1,0 +1,89 @@
+"""``load_dataset``: one entry point for every dataset the CLI can name, or a folder."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from torch.utils.data import Dataset, Subset
+
+from fastgen.data.datasets import DatasetInfo, LabeledDataset, convert_channels, resize_images
+from fastgen.data.gaussians import load_gaussians
+from fastgen.data.image_folder import load_image_folder
+from fastgen.data.mnist import find_mnist_files, load_mnist
+from fastgen.data.sklearn_digits import load_sklearn_digits
+
+DATASET_NAMES = ("mnist", "digits", "gaussians")
+
+
+def load_dataset(
+    name_or_path: str | Path,
+    *,
+    train: bool = True,
+    root: str | Path | None = None,
+    image_size: int | None = None,
+    channels: int | None = None,
+    num_samples: int | None = None,
+    seed: int = 0,
+) -> tuple[Dataset, DatasetInfo]:
+    """Load a dataset by name or from a folder; return it and a :class:`DatasetInfo` saying what was used.
+
+    Names:
+        ``mnist``: the full MNIST from ``root`` (IDX files, gzipped or not, or torchvision's
+        ``ROOT/MNIST/raw``) when given, else the embedded subset (4,000 train / 1,000 test).
+        ``digits``: scikit-learn's 8×8 digits (1,500 train / 297 test; needs scikit-learn).
+        ``gaussians``: ``num_samples`` points (default 100,000) of the 2-D ring of 8 Gaussians,
+        drawn with ``seed``.
+    A path: a folder holding MNIST's IDX files is read as MNIST; any other folder as images
+    (recursively; it has no held-out split, so ``train=False`` is an error).
+
+    Images come as float32 ``[C, H, W]`` in [0, 1] with an int64 label per item; the in-memory
+    datasets (:class:`LabeledDataset`) also expose ``data [N, C, H, W]`` and ``labels [N]``.
+    ``image_size`` resizes images to a square side (bilinear; folders: default 64, resize the
+    shorter side and center-crop); ``channels`` converts to 1 (gray) or 3 (RGB).
+    """
+    name = str(name_or_path)
+    if root is not None and name != "mnist":
+        raise ValueError(f"root names the folder of the full MNIST; it does not apply to {name!r}")
+    if name == "gaussians":
+        if image_size is not None or channels is not None:
+            raise ValueError("image_size and channels apply to image datasets, not to 'gaussians'")
+        return load_gaussians(train=train, num_samples=num_samples, seed=seed)
+    if name == "mnist":
+        dataset, info = load_mnist(train=train, root=root)
+    elif name == "digits":
+        dataset, info = load_sklearn_digits(train=train)
+    else:
+        path = Path(name_or_path)
+        if not path.is_dir():
+            raise ValueError(f"name_or_path must be one of {', '.join(DATASET_NAMES)} or a folder, got {name!r}")
+        if find_mnist_files(path, train=True) is not None or find_mnist_files(path, train=False) is not None:
+            dataset, info = load_mnist(train=train, root=path)
+        elif not train:
+            raise ValueError(f"{path} is a folder of images with no held-out split: train=False needs a dataset name")
+        else:
+            return _limit(*load_image_folder(path, image_size=image_size, channels=channels), num_samples)
+    return _limit(*_transform_images(dataset, info, image_size, channels), num_samples)
+
+
+def _transform_images(
+    dataset: LabeledDataset, info: DatasetInfo, image_size: int | None, channels: int | None
+) -> tuple[LabeledDataset, DatasetInfo]:
+    if image_size is None and channels is None:
+        return dataset, info
+    images = resize_images(convert_channels(dataset.data, channels), image_size)
+    transformed = LabeledDataset(images, dataset.labels)
+    return transformed, replace(info, sample_shape=tuple(images.shape[1:]))
+
+
+def _limit(dataset: Dataset, info: DatasetInfo, num_samples: int | None) -> tuple[Dataset, DatasetInfo]:
+    """Keep the first ``num_samples`` items (a quick run on part of the data)."""
+    if num_samples is None or num_samples >= len(dataset):
+        return dataset, info
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be positive, got {num_samples}")
+    if isinstance(dataset, LabeledDataset):
+        limited = LabeledDataset(dataset.data[:num_samples], dataset.labels[:num_samples])
+    else:
+        limited = Subset(dataset, range(num_samples))
+    return limited, replace(info, num_samples=num_samples)

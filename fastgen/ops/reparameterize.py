@@ -1,0 +1,131 @@
+"""``fastgen.ops.reparameterize``: the VAE reparameterization trick and the KL term, fused.
+
+Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014: for a Gaussian posterior
+q(z|x) = N(mu, diag(exp(logvar))) and the prior N(0, I),
+
+    z  = mu + exp(logvar / 2) * eps,                 eps ~ N(0, I)
+    kl = -1/2 * sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j))      (per row; KL(q || p))
+
+One pass forward draws eps inside the kernel from the Philox stream (seed, element offset);
+the backward pass draws it again instead of storing it, and returns the gradients of mu and
+logvar through both z and kl in one pass. The extra memory is that of the outputs.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from fastgen import backends
+from fastgen.ops import _checks, seeds
+from fastgen.ops._registry import compiled_op, refuse_double_backward
+from fastgen.ops.reference.reparameterize import reparameterize as reference
+
+__all__ = ["reparameterize"]
+
+_forward_op = compiled_op("reparameterize")
+_backward_op = compiled_op("_reparameterize_backward")
+
+
+def _fake_forward(mu, logvar, eps, seed):
+    return torch.empty_like(mu), mu.new_empty(mu.shape[:-1])
+
+
+def _fake_backward(grad_z, grad_kl, mu, logvar, eps, seed):
+    return torch.empty_like(mu), torch.empty_like(mu)
+
+
+def _autograd(forward_qualname: str, backward_op) -> None:
+    """Backward for (mu, logvar, eps, seed): the backward op regenerates eps from the seed."""
+
+    def setup_context(ctx, inputs, output):
+        mu, logvar, eps, seed = inputs
+        ctx.save_for_backward(mu, logvar, eps)
+        ctx.seed = seed
+
+    def backward(ctx, grad_z, grad_kl):
+        mu, logvar, eps = ctx.saved_tensors
+        grad_z = torch.zeros_like(mu) if grad_z is None else grad_z.contiguous()
+        grad_kl = mu.new_zeros(mu.shape[:-1]) if grad_kl is None else grad_kl.contiguous()
+        grad_mu, grad_logvar = backward_op(grad_z, grad_kl, mu, logvar, eps, ctx.seed)
+        # eps is usually a constant; if the caller made it require grad, dz/deps = std.
+        grad_eps = grad_z * torch.exp(0.5 * logvar) if ctx.needs_input_grad[2] else None
+        return grad_mu, grad_logvar, grad_eps, None
+
+    torch.library.register_autograd(forward_qualname, backward, setup_context=setup_context)
+
+
+if _forward_op is not None:
+    torch.library.register_fake("fastgen::reparameterize")(_fake_forward)
+    torch.library.register_fake("fastgen::_reparameterize_backward")(_fake_backward)
+    _autograd("fastgen::reparameterize", _backward_op)
+    refuse_double_backward("fastgen::_reparameterize_backward")
+
+_triton_forward = None
+if backends.triton_importable():
+    from fastgen.ops.triton.reparameterize import reparameterize_backward_triton, reparameterize_triton
+
+    _triton_forward = reparameterize_triton
+    _autograd("fastgen::reparameterize_triton", reparameterize_backward_triton)
+    refuse_double_backward("fastgen::_reparameterize_backward_triton")
+
+
+def _implementations() -> dict:
+    impls = {"torch": reference}
+    if _forward_op is not None:
+        impls["cpp"] = impls["cuda"] = _forward_op
+    if _triton_forward is not None:
+        impls["triton"] = _triton_forward
+    return impls
+
+
+def _reasons(dtype: torch.dtype):
+    def reasons(name: str) -> list[str]:
+        if name == "triton" and dtype == torch.float64:
+            return ["the Triton kernel computes in float32; float64 runs on torch, cpp or cuda"]
+        return []
+
+    return reasons
+
+
+def reparameterize(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    *,
+    seed: int | None = None,
+    eps: torch.Tensor | None = None,
+    backend: str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample z = mu + exp(logvar/2) * eps and return it with the per-row KL(q || N(0, I)).
+
+    Args:
+        mu, logvar: ``[..., d]`` float16, bfloat16, float32 or float64 (computed in float32,
+            float64 in float64), same shape, dtype and device. Strided inputs are copied.
+        seed: the Philox seed of eps (eps of element i = tl.randn(seed, i) in row-major order);
+            drawn from torch's generator when None (see ``fastgen.ops.seeds.last_seed``).
+        eps: use this noise instead of drawing it (shape of mu).
+        backend: "torch", "cpp", "cuda", "triton" or "auto" (see ``fastgen.backends``).
+
+    Returns:
+        ``z [..., d]`` and ``kl [...]``, in the dtype of mu; differentiable in mu and logvar.
+
+    Equivalent PyTorch::
+
+        z = mu + torch.exp(0.5 * logvar) * eps
+        kl = -0.5 * torch.sum(1 + logvar - mu**2 - logvar.exp(), dim=-1)
+    """
+    _checks.floating(mu, "mu")
+    _checks.floating(logvar, "logvar")
+    _checks.min_dim(mu, "mu", 1, "[..., d]")
+    if mu.shape[-1] == 0:
+        raise ValueError(f"mu must have a latent dimension d > 0, got shape {tuple(mu.shape)}")
+    _checks.same_shape(logvar, "logvar", mu, "mu")
+    _checks.same_dtype(logvar, "logvar", mu, "mu")
+    _checks.same_device(logvar, "logvar", mu, "mu")
+    if eps is not None:
+        _checks.floating(eps, "eps")
+        _checks.same_shape(eps, "eps", mu, "mu")
+        _checks.same_device(eps, "eps", mu, "mu")
+        eps = eps.to(mu.dtype).contiguous()
+    seed = seeds.resolve(seed)
+    impl = backends.select("reparameterize", _implementations(), mu.device, backend, _reasons(mu.dtype))
+    return impl(mu.contiguous(), logvar.contiguous(), eps, seed)

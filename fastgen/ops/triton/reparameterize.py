@@ -1,0 +1,104 @@
+"""Triton kernels of the VAE reparameterization: a program handles BLOCK_R rows, walking the
+latent dimension in BLOCK_D chunks; eps comes from tl.randn(seed, element offset), the same
+Philox stream as the C++ kernels and the reference, and is redrawn in backward."""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+from torch.library import triton_op, wrap_triton
+
+
+@triton.jit
+def _noise(eps_ptr, seed, offsets, mask, HAS_EPS: tl.constexpr):
+    if HAS_EPS:
+        return tl.load(eps_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
+    return tl.randn(seed, offsets)
+
+
+@triton.jit
+def _forward_kernel(mu_ptr, logvar_ptr, eps_ptr, z_ptr, kl_ptr, rows, d, seed,
+                    HAS_EPS: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr):  # fmt: skip
+    row = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
+    row_ok = row < rows
+    kl = tl.zeros((BLOCK_R,), dtype=tl.float32)
+    for start in range(0, d, BLOCK_D):
+        col = start + tl.arange(0, BLOCK_D)
+        offsets = row[:, None].to(tl.int64) * d + col[None, :]
+        mask = row_ok[:, None] & (col[None, :] < d)
+        mu = tl.load(mu_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
+        logvar = tl.load(logvar_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
+        eps = _noise(eps_ptr, seed, offsets, mask, HAS_EPS)
+        z = mu + tl.exp(0.5 * logvar) * eps
+        tl.store(z_ptr + offsets, z.to(z_ptr.dtype.element_ty), mask=mask)
+        term = -0.5 * (1.0 + logvar - mu * mu - tl.exp(logvar))
+        kl += tl.sum(tl.where(mask, term, 0.0), axis=1)
+    tl.store(kl_ptr + row, kl.to(kl_ptr.dtype.element_ty), mask=row_ok)
+
+
+@triton.jit
+def _backward_kernel(grad_z_ptr, grad_kl_ptr, mu_ptr, logvar_ptr, eps_ptr, grad_mu_ptr, grad_logvar_ptr,
+                     rows, d, seed, HAS_EPS: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr):  # fmt: skip
+    row = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
+    row_ok = row < rows
+    grad_kl = tl.load(grad_kl_ptr + row, mask=row_ok, other=0.0).to(tl.float32)[:, None]
+    for start in range(0, d, BLOCK_D):
+        col = start + tl.arange(0, BLOCK_D)
+        offsets = row[:, None].to(tl.int64) * d + col[None, :]
+        mask = row_ok[:, None] & (col[None, :] < d)
+        grad_z = tl.load(grad_z_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
+        mu = tl.load(mu_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
+        logvar = tl.load(logvar_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
+        eps = _noise(eps_ptr, seed, offsets, mask, HAS_EPS)
+        grad_mu = grad_z + grad_kl * mu
+        grad_logvar = 0.5 * (grad_z * eps * tl.exp(0.5 * logvar) + grad_kl * (tl.exp(logvar) - 1.0))
+        tl.store(grad_mu_ptr + offsets, grad_mu.to(grad_mu_ptr.dtype.element_ty), mask=mask)
+        tl.store(grad_logvar_ptr + offsets, grad_logvar.to(grad_logvar_ptr.dtype.element_ty), mask=mask)
+
+
+def _blocks(rows: int, d: int) -> tuple[int, int, tuple[int]]:
+    block_d = min(triton.next_power_of_2(max(d, 1)), 1024)
+    block_r = max(1, min(triton.next_power_of_2(max(rows, 1)), 4096 // block_d))
+    return block_r, block_d, (triton.cdiv(rows, block_r),)
+
+
+@triton_op("fastgen::reparameterize_triton", mutates_args=())
+def reparameterize_triton(
+    mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    d = mu.shape[-1]
+    rows = mu.numel() // d if d else 0
+    z = torch.empty_like(mu)
+    kl = mu.new_empty(mu.shape[:-1])
+    if rows:
+        block_r, block_d, grid = _blocks(rows, d)
+        wrap_triton(_forward_kernel)[grid](
+            mu, logvar, mu if eps is None else eps, z, kl, rows, d, int(seed),
+            HAS_EPS=eps is not None, BLOCK_R=block_r, BLOCK_D=block_d,
+        )  # fmt: skip
+    else:
+        kl.zero_()
+    return z, kl
+
+
+@triton_op("fastgen::_reparameterize_backward_triton", mutates_args=())
+def reparameterize_backward_triton(
+    grad_z: torch.Tensor,
+    grad_kl: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    eps: torch.Tensor | None,
+    seed: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    d = mu.shape[-1]
+    rows = mu.numel() // d if d else 0
+    grad_mu = torch.empty_like(mu)
+    grad_logvar = torch.empty_like(mu)
+    if rows:
+        block_r, block_d, grid = _blocks(rows, d)
+        wrap_triton(_backward_kernel)[grid](
+            grad_z, grad_kl, mu, logvar, mu if eps is None else eps, grad_mu, grad_logvar, rows, d, int(seed),
+            HAS_EPS=eps is not None, BLOCK_R=block_r, BLOCK_D=block_d,
+        )  # fmt: skip
+    return grad_mu, grad_logvar
