@@ -104,7 +104,8 @@ class FeatureStats:
             return self
         x = x.to(PRECISIONS[self.precision])
         if self._shift is None:
-            self._start(batch_shape, x.mean(dim=-2, dtype=torch.float64), x.device)
+            # rounded to the compute dtype, so that the sums are taken about exactly this shift
+            self._start(batch_shape, x.mean(dim=-2).to(torch.float64), x.device)
         sums, gram = shifted_moments(x, self._shift.to(device=x.device, dtype=x.dtype))
         self._sum += sums.to(device=self._sum.device, dtype=torch.float64)
         self._gram += gram.to(device=self._gram.device, dtype=torch.float64)
@@ -166,8 +167,8 @@ class FeatureStats:
 
         Every rank ends with the statistics of all the rows seen by all ranks. The ranks first agree
         on the global mean, re-centre their sums on it, then sum them: two all_reduce calls of
-        O(d^2) float64 values. A rank that saw no rows takes part as one unbatched set (or with the
-        batch shape it was given by earlier updates).
+        O(d^2) float64 values. A rank that saw no rows takes part as one unbatched set, so with
+        batched ([B, N, d]) updates every rank must have seen rows.
         """
         import torch.distributed as dist
 

@@ -192,3 +192,15 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="not a readable .npz"):
         FIDReference.from_npz(__file__)
     assert np.isclose(float(frechet_distance(mu, sigma, mu + 1, sigma)), 4.0)
+
+
+@pytest.mark.parametrize("lower_triangular", [True, False])
+def test_blocked_congruence_matches_direct_product(lower_triangular):
+    from fastgen.metrics.fid import _upper_congruence
+
+    d = 600  # above two 256-wide blocks: the blocked products (the GPU's and the no-scipy path) run
+    sigma = _stats(700, d, seed=70).cov
+    factor = torch.linalg.cholesky(_stats(800, d, seed=71).cov) if lower_triangular else _stats(50, d, seed=72).cov
+    expected = torch.triu(factor.T @ sigma @ factor)
+    got = torch.triu(_upper_congruence(factor, sigma, lower_triangular))  # eigvalsh reads the upper triangle
+    assert (got - expected).abs().max() <= 1e-12 * expected.abs().max()
