@@ -19,6 +19,11 @@ TORCH_LIBRARY(fastgen, m) {
   m.def(
       "_reparameterize_backward(Tensor grad_z, Tensor grad_kl, Tensor mu, Tensor logvar, "
       "Tensor? eps, int seed) -> (Tensor, Tensor)");
+
+  // Metrics: unbiased covariance of x [B, N, d] -> [B, d, d], and the shifted moments that
+  // streaming statistics accumulate: sum_i (x_i - shift) [B, d] and sum_i (x_i - shift)(x_i - shift)^T.
+  m.def("covariance(Tensor x) -> Tensor");
+  m.def("shifted_moments(Tensor x, Tensor shift) -> (Tensor, Tensor)");
 }
 
 // Build information for fastgen.build_info(); the versions fastgen was built against are also

@@ -11,6 +11,8 @@ import sys
 # subcommand -> (module, one-line help)
 COMMANDS = {
     "info": ("fastgen.cli.info", "what this installation can do: versions, backends, GPU"),
+    "fid": ("fastgen.cli.fid", "Frechet Inception Distance between two image folders, .npz stats or feature files"),
+    "stats": ("fastgen.cli.stats", "precompute the feature statistics (mu, sigma) of an image folder into a .npz"),
     "train": ("fastgen.cli.train", "train dae, gan, lsgan, dcgan or vae; write samples, curves, metrics, checkpoints"),
     "sample": ("fastgen.cli.sample", "draw a grid of samples from a trained run"),
 }

@@ -1,0 +1,41 @@
+"""`fastgen stats A -o a.npz`: precompute the feature statistics (mu, sigma) of a set of images.
+
+The file has pytorch-fid's keys ``mu`` and ``sigma`` (plus ``count``), so either tool reads it,
+and `fastgen fid a.npz B` then skips A's feature extraction. It is written atomically and an
+existing file is kept unless ``--force`` is given.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from fastgen.cli.fid import add_extractor_arguments
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("source", metavar="A", help="image folder, or .npy/.pt features [N, d]")
+    parser.add_argument("-o", "--output", required=True, help="the .npz file to write")
+    parser.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    add_extractor_arguments(parser)
+
+
+def run(args) -> int:
+    from fastgen.cli.fid import statistics_of
+
+    output = Path(args.output)
+    try:
+        if output.suffix.lower() != ".npz":
+            raise ValueError(f"--output must name a .npz file, got {output}")
+        if output.exists() and not args.force:
+            raise ValueError(f"{output} exists; pass --force to overwrite it")
+        if not output.parent.is_dir():
+            raise FileNotFoundError(f"the folder of --output, {output.parent}, does not exist")
+        (stats,) = statistics_of([args.source], args)
+        stats.save(output)
+    except (FileNotFoundError, ValueError, TypeError) as error:
+        print(f"fastgen stats: error: {error}", file=sys.stderr)
+        return 2
+    count = "" if stats.count is None else f" of {stats.count} samples"
+    print(f"wrote {output}: statistics{count}, d = {stats.dim}")
+    return 0

@@ -1,0 +1,78 @@
+"""fastgen.ops.sqrtm against scipy.linalg.sqrtm and against its defining property S S = A.
+
+Tolerances (float64): 1e-10 relative (Frobenius) for well-conditioned SPD matrices (both routes
+are backward stable; condition numbers here are below 1e3). Singular PSD matrices: S S = A to
+1e-12 relative, since eigenvalues under the rounding level are set to 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from fastgen.ops.sqrtm import newton_schulz, sqrtm
+
+
+def _spd(batch, d, rank=None, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    rank = rank or 2 * d
+    x = torch.randn(*batch, d, rank, generator=g, dtype=torch.float64)
+    return x @ x.transpose(-1, -2) / rank
+
+
+def _relative(a, b):
+    return float((torch.linalg.matrix_norm(a - b) / torch.linalg.matrix_norm(b)).max())
+
+
+@pytest.mark.parametrize("method", ["eigh", "newton_schulz"])
+def test_matches_scipy(method):
+    a = _spd((3,), 40)
+    root = sqrtm(a, method=method)
+    expected = torch.stack([torch.from_numpy(np.real(scipy.linalg.sqrtm(m.numpy()))) for m in a])
+    assert root.shape == a.shape and root.dtype == torch.float64
+    assert _relative(root, expected) < 1e-10
+    assert torch.allclose(root, root.transpose(-1, -2), atol=1e-12)
+
+
+def test_singular_psd_without_nan():
+    a = _spd((2,), 50, rank=10, seed=1)  # rank 10 < d = 50
+    a = a - 1e-15 * torch.eye(50)  # tiny negative eigenvalues, as rounding leaves them
+    root, residual = sqrtm(a, method="eigh", return_error=True)
+    assert torch.isfinite(root).all()
+    assert _relative(root @ root, a) < 1e-12
+    assert float(residual.max()) < 1e-12
+
+
+def test_float32_input_keeps_dtype():
+    a = _spd((), 16, seed=2).float()
+    root = sqrtm(a)
+    assert root.dtype == torch.float32
+    assert _relative(root.double() @ root.double(), a.double()) < 1e-6
+
+
+def test_newton_schulz_converges_and_estimates_error():
+    a = _spd((4,), 30, seed=3)
+    result = newton_schulz(a)
+    assert result.steps < 30
+    assert float(result.residual.max()) < 1e-12
+    assert _relative(result.inverse_root @ result.root, torch.eye(30).expand_as(a)) < 1e-10
+    with pytest.warns(RuntimeWarning, match="Newton-Schulz stopped after 2 steps"):
+        _, residual = sqrtm(a, method="newton_schulz", max_iter=2, return_error=True)
+    assert float(residual.max()) > 1e-6  # the estimate tells that 2 steps were not enough
+
+
+def test_bad_inputs():
+    with pytest.raises(TypeError, match="a must be a torch.Tensor"):
+        sqrtm(np.eye(3))
+    with pytest.raises(TypeError, match="floating"):
+        sqrtm(torch.eye(3, dtype=torch.int64))
+    with pytest.raises(ValueError, match="square"):
+        sqrtm(torch.zeros(3, 4))
+    with pytest.raises(ValueError, match="symmetric"):
+        sqrtm(torch.tensor([[1.0, 1.0], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        sqrtm(torch.tensor([[float("nan"), 0.0], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match="method"):
+        sqrtm(torch.eye(2), method="schur")
