@@ -33,10 +33,10 @@ RECIPES = {
     "dae": {"images": Defaults(3000, 20, {"n_hidden": 500, "corruption": 0.3})},
     "gan": {"images": Defaults(3000, 64), "points": Defaults(4000, 256, RING_GAN)},
     "lsgan": {
-        "images": Defaults(1500, 64, {"arch": "dcgan", "latent_dim": 100, "width": 32}),
+        "images": Defaults(3000, 64, {"arch": "dcgan", "latent_dim": 100, "width": 32}),
         "points": Defaults(5000, 256, RING_LSGAN),
     },
-    "dcgan": {"images": Defaults(1500, 64, {"width": 32})},
+    "dcgan": {"images": Defaults(3000, 64, {"width": 32})},
     "vae": {"images": Defaults(3000, 128, {"arch": "mlp", "likelihood": "bernoulli"})},
 }
 MODEL_NAMES = tuple(RECIPES)

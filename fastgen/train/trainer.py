@@ -63,7 +63,7 @@ class Trainer:
         out_dir: the run folder: ``config.json``, ``metrics.jsonl``, ``checkpoint.pt`` and what the
             callbacks write. A fresh run refuses a folder that already holds files.
         steps: total number of optimisation steps (each on ``batch_size`` samples; an epoch is
-            ``N // batch_size`` steps, the last partial batch dropped).
+            ``len(sampler(epoch)) // batch_size`` steps, the last partial batch dropped).
         seed: fixes the batch order and every random number drawn during ``fit`` (seed torch yourself
             before building the model to fix its initial weights, as the CLI does).
         lr: overrides the model's default learning rate.
@@ -116,10 +116,10 @@ class Trainer:
         self.window: dict[str, float] = {}  # sums of each loss since the last log record
         self.window_steps = 0
         self._epoch_order: tuple[int, torch.Tensor] | None = None
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return self.data.shape[0] // self.batch_size
+        # an epoch is what the sampler hands this rank (all items, or a shard), in whole batches
+        self.steps_per_epoch = len(self.sampler(0)) // batch_size
+        if self.steps_per_epoch < 1:
+            raise ValueError(f"batch_size={batch_size} is larger than the {len(self.sampler(0))} items of an epoch")
 
     @property
     def is_main(self) -> bool:
