@@ -46,6 +46,6 @@ def test_training_steps(run_pedantic, benchmark, name, provider):
                 model.training_step(batch, optimizers)
 
     group = f"train {name} batch {batch_size} x{STEPS_PER_ROUND} steps"
-    run_pedantic(steps, group=group, rounds=5, warmup_rounds=1, memory=False)
+    run_pedantic(steps, group=group, rounds=8, warmup_rounds=2, memory=False)
     if benchmark.stats is not None:  # None under --benchmark-disable
         benchmark.extra_info["steps_per_second"] = round(STEPS_PER_ROUND / benchmark.stats.stats.mean, 2)
