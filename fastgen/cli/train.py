@@ -160,7 +160,11 @@ def run(args) -> int:
         raise SystemExit(f"--threads must be at least 1, got {args.threads}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(config["seed"])  # the initial weights (overwritten by the checkpoint on resume)
-    model = build_model(config["model"], config["data_shape"], config["options"])
+    try:
+        model = build_model(config["model"], config["data_shape"], config["options"])
+    except (TypeError, ValueError) as error:  # an unknown --option, or data the model cannot take
+        hint = " (--image-size resizes images)" if "image_size" in str(error) else ""
+        raise SystemExit(f"cannot build {config['model']} for {description}: {error}{hint}") from error
     print(f"data: {description}")
     parameters = sum(p.numel() for p in model.parameters())
     print(f"model: {config['model']} ({parameters:,} parameters), options {config['options']}")

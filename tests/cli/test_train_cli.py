@@ -60,3 +60,11 @@ def test_train_dae_and_vae_report_their_held_out_losses(tmp_path):
         assert main([*args, "--eval-samples", "50"]) == 0
         final = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
         assert key in final["eval"]
+
+
+def test_train_explains_what_it_cannot_build(tmp_path):
+    with pytest.raises(SystemExit, match="image_size must be one of .*--image-size resizes images"):
+        main(["train", "dcgan", "--data", "digits", "--steps", "1", "--out", str(tmp_path / "a")])
+    with pytest.raises(SystemExit, match="widht"):
+        main(["train", "dcgan", "--option", "widht=3", "--steps", "1", "--out", str(tmp_path / "b")])
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
