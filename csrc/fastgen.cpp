@@ -16,6 +16,7 @@ TORCH_LIBRARY(fastgen, m) {
   // VAE: z = mu + exp(logvar/2) * eps and the per-row KL to N(0, I). eps is drawn from
   // Philox(seed, element offset) unless given.
   m.def("reparameterize(Tensor mu, Tensor logvar, Tensor? eps, int seed) -> (Tensor, Tensor)");
+  // grad_z: the shape of mu, or one element standing for a broadcast value (the grad of z.sum()).
   m.def(
       "_reparameterize_backward(Tensor grad_z, Tensor grad_kl, Tensor mu, Tensor logvar, "
       "Tensor? eps, int seed) -> (Tensor, Tensor)");

@@ -108,12 +108,13 @@ void forward_rows(const scalar_t* mu, const scalar_t* logvar, const scalar_t* ep
 }
 
 template <typename scalar_t>
-void backward_rows(const scalar_t* grad_z, const scalar_t* grad_kl, const scalar_t* mu, const scalar_t* logvar,
-                   const scalar_t* eps, scalar_t* grad_mu, scalar_t* grad_logvar, int64_t rows, int64_t d,
-                   uint64_t seed) {
+void backward_rows(const scalar_t* grad_z, int64_t gz_stride, const scalar_t* grad_kl, const scalar_t* mu,
+                   const scalar_t* logvar, const scalar_t* eps, scalar_t* grad_mu, scalar_t* grad_logvar, int64_t rows,
+                   int64_t d, uint64_t seed) {
   at::parallel_for(0, rows, grain_rows(d), [&](int64_t row_begin, int64_t row_end) {
     float gz_buf[kPhiloxBlock], mu_buf[kPhiloxBlock], lv_buf[kPhiloxBlock], noise_buf[kPhiloxBlock];
     float gmu_buf[kPhiloxBlock], glv_buf[kPhiloxBlock];
+    if (gz_stride == 0) std::fill(gz_buf, gz_buf + kPhiloxBlock, static_cast<float>(grad_z[0]));
     for (int64_t row = row_begin; row < row_end; ++row) {
       const float gkl = static_cast<float>(grad_kl[row]);
       for (int64_t j0 = 0; j0 < d; j0 += kPhiloxBlock) {
@@ -122,7 +123,8 @@ void backward_rows(const scalar_t* grad_z, const scalar_t* grad_kl, const scalar
         const float* noise = noise_block(eps, seed, base, n, noise_buf);
         float* gmu_out = float_out(grad_mu + base, gmu_buf);
         float* glv_out = float_out(grad_logvar + base, glv_buf);
-        backward_block(as_float(grad_z + base, n, gz_buf), gkl, as_float(mu + base, n, mu_buf),
+        const float* gz = gz_stride ? as_float(grad_z + base, n, gz_buf) : gz_buf;
+        backward_block(gz, gkl, as_float(mu + base, n, mu_buf),
                        as_float(logvar + base, n, lv_buf), noise, gmu_out, glv_out, n);
         store(gmu_out, n, grad_mu + base);
         store(glv_out, n, grad_logvar + base);
@@ -150,15 +152,15 @@ void forward_rows(const double* mu, const double* logvar, const double* eps, dou
   });
 }
 
-void backward_rows(const double* grad_z, const double* grad_kl, const double* mu, const double* logvar,
-                          const double* eps, double* grad_mu, double* grad_logvar, int64_t rows, int64_t d,
-                          uint64_t seed) {
+void backward_rows(const double* grad_z, int64_t gz_stride, const double* grad_kl, const double* mu,
+                   const double* logvar, const double* eps, double* grad_mu, double* grad_logvar, int64_t rows,
+                   int64_t d, uint64_t seed) {
   at::parallel_for(0, rows, grain_rows(d), [&](int64_t row_begin, int64_t row_end) {
     for (int64_t row = row_begin; row < row_end; ++row) {
       for (int64_t j = 0; j < d; ++j) {
         const int64_t i = row * d + j;
         const double noise = eps ? eps[i] : philox_normal(seed, static_cast<uint64_t>(i));
-        const auto g = backward<double>(grad_z[i], grad_kl[row], mu[i], logvar[i], noise);
+        const auto g = backward<double>(grad_z[i * gz_stride], grad_kl[row], mu[i], logvar[i], noise);
         grad_mu[i] = g.grad_mu;
         grad_logvar[i] = g.grad_logvar;
       }
@@ -191,7 +193,7 @@ std::tuple<at::Tensor, at::Tensor> backward_cpu(const at::Tensor& grad_z, const 
   at::Tensor grad_mu = at::empty_like(mu);
   at::Tensor grad_logvar = at::empty_like(mu);
   FASTGEN_DISPATCH_FLOATING(mu.scalar_type(), "reparameterize_backward_cpu", [&] {
-    backward_rows(grad_z.data_ptr<scalar_t>(), grad_kl.data_ptr<scalar_t>(), mu.data_ptr<scalar_t>(),
+    backward_rows(grad_z.data_ptr<scalar_t>(), layout.grad_z_stride, grad_kl.data_ptr<scalar_t>(), mu.data_ptr<scalar_t>(),
                   logvar.data_ptr<scalar_t>(), optional_ptr<scalar_t>(eps), grad_mu.data_ptr<scalar_t>(),
                   grad_logvar.data_ptr<scalar_t>(), layout.rows, layout.d, seed_bits(seed));
   });

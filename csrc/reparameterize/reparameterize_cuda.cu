@@ -34,7 +34,7 @@ __global__ void forward_kernel(const T* __restrict__ mu, const T* __restrict__ l
 }
 
 template <typename T>
-__global__ void backward_kernel(const T* __restrict__ grad_z, const T* __restrict__ grad_kl,
+__global__ void backward_kernel(const T* __restrict__ grad_z, int64_t gz_stride, const T* __restrict__ grad_kl,
                                 const T* __restrict__ mu, const T* __restrict__ logvar,
                                 const T* __restrict__ eps, T* __restrict__ grad_mu, T* __restrict__ grad_logvar,
                                 int64_t rows, int64_t d, uint64_t seed) {
@@ -44,7 +44,7 @@ __global__ void backward_kernel(const T* __restrict__ grad_z, const T* __restric
   const acc_t gkl = static_cast<acc_t>(grad_kl[row]);
   for (int64_t j = threadIdx.x % kWarp; j < d; j += kWarp) {
     const int64_t i = row * d + j;
-    const Backward<acc_t> g = backward<acc_t>(static_cast<acc_t>(grad_z[i]), gkl, static_cast<acc_t>(mu[i]),
+    const Backward<acc_t> g = backward<acc_t>(static_cast<acc_t>(grad_z[i * gz_stride]), gkl, static_cast<acc_t>(mu[i]),
                                 static_cast<acc_t>(logvar[i]), noise_at(eps, seed, i));
     grad_mu[i] = static_cast<T>(g.grad_mu);
     grad_logvar[i] = static_cast<T>(g.grad_logvar);
@@ -62,17 +62,17 @@ void launch_forward(const T* mu, const T* logvar, const T* eps, T* z, T* kl, int
 }
 
 template <typename T>
-void launch_backward(const T* grad_z, const T* grad_kl, const T* mu, const T* logvar, const T* eps, T* grad_mu,
+void launch_backward(const T* grad_z, int64_t gz_stride, const T* grad_kl, const T* mu, const T* logvar, const T* eps, T* grad_mu,
                      T* grad_logvar, int64_t rows, int64_t d, uint64_t seed, cudaStream_t stream) {
   if (rows == 0) return;
   backward_kernel<T><<<ceil_div(rows, kWarpsPerBlock), kWarpsPerBlock * kWarp, 0, stream>>>(
-      grad_z, grad_kl, mu, logvar, eps, grad_mu, grad_logvar, rows, d, seed);
+      grad_z, gz_stride, grad_kl, mu, logvar, eps, grad_mu, grad_logvar, rows, d, seed);
 }
 
 #define INSTANTIATE(T)                                                                                     \
   template void launch_forward<T>(const T*, const T*, const T*, T*, T*, int64_t, int64_t, uint64_t,       \
                                   cudaStream_t);                                                          \
-  template void launch_backward<T>(const T*, const T*, const T*, const T*, const T*, T*, T*, int64_t,     \
+  template void launch_backward<T>(const T*, int64_t, const T*, const T*, const T*, const T*, T*, T*, int64_t,  \
                                    int64_t, uint64_t, cudaStream_t);
 FASTGEN_INSTANTIATE_FLOATING(INSTANTIATE)
 #undef INSTANTIATE

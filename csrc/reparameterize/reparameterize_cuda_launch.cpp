@@ -17,7 +17,7 @@ template <typename T>
 void launch_forward(const T* mu, const T* logvar, const T* eps, T* z, T* kl, int64_t rows, int64_t d,
                     uint64_t seed, cudaStream_t stream);
 template <typename T>
-void launch_backward(const T* grad_z, const T* grad_kl, const T* mu, const T* logvar, const T* eps, T* grad_mu,
+void launch_backward(const T* grad_z, int64_t gz_stride, const T* grad_kl, const T* mu, const T* logvar, const T* eps, T* grad_mu,
                      T* grad_logvar, int64_t rows, int64_t d, uint64_t seed, cudaStream_t stream);
 
 namespace {
@@ -50,7 +50,7 @@ std::tuple<at::Tensor, at::Tensor> backward_cuda(const at::Tensor& grad_z, const
   at::Tensor grad_mu = at::empty_like(mu);
   at::Tensor grad_logvar = at::empty_like(mu);
   FASTGEN_DISPATCH_FLOATING(mu.scalar_type(), "reparameterize_backward_cuda", [&] {
-    launch_backward<scalar_t>(grad_z.data_ptr<scalar_t>(), grad_kl.data_ptr<scalar_t>(), mu.data_ptr<scalar_t>(),
+    launch_backward<scalar_t>(grad_z.data_ptr<scalar_t>(), layout.grad_z_stride, grad_kl.data_ptr<scalar_t>(), mu.data_ptr<scalar_t>(),
                               logvar.data_ptr<scalar_t>(), optional_ptr<scalar_t>(eps),
                               grad_mu.data_ptr<scalar_t>(), grad_logvar.data_ptr<scalar_t>(), layout.rows,
                               layout.d, seed_bits(seed), at::cuda::getCurrentCUDAStream());

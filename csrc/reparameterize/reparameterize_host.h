@@ -13,6 +13,7 @@ namespace reparameterize {
 struct Layout {
   int64_t rows;
   int64_t d;
+  int64_t grad_z_stride = 1;  // 0 when grad_z is one value broadcast to every element
 };
 
 inline void check_like(const at::Tensor& t, const at::Tensor& mu, const char* name) {
@@ -33,8 +34,16 @@ inline Layout check_forward(const at::Tensor& mu, const at::Tensor& logvar, cons
 
 inline Layout check_backward(const at::Tensor& grad_z, const at::Tensor& grad_kl, const at::Tensor& mu,
                              const at::Tensor& logvar, const std::optional<at::Tensor>& eps) {
-  const Layout layout = check_forward(mu, logvar, eps);
-  check_like(grad_z, mu, "grad_z");
+  Layout layout = check_forward(mu, logvar, eps);
+  // The gradient of z.sum() reaches backward as one value expanded to z's shape: it is passed
+  // as a single element rather than materialised.
+  if (grad_z.numel() == 1 && mu.numel() != 1) {
+    TORCH_CHECK(grad_z.scalar_type() == mu.scalar_type(), "grad_z must have the dtype of mu");
+    TORCH_CHECK(grad_z.device() == mu.device(), "grad_z must be on the device of mu");
+    layout.grad_z_stride = 0;
+  } else {
+    check_like(grad_z, mu, "grad_z");
+  }
   TORCH_CHECK(grad_kl.numel() == layout.rows && grad_kl.is_contiguous(),
               "grad_kl must be contiguous with one value per row");
   TORCH_CHECK(grad_kl.scalar_type() == mu.scalar_type(), "grad_kl must have the dtype of mu");

@@ -34,6 +34,17 @@ def _fake_backward(grad_z, grad_kl, mu, logvar, eps, seed):
     return torch.empty_like(mu), torch.empty_like(mu)
 
 
+def _compact(grad_z: torch.Tensor | None, mu: torch.Tensor) -> torch.Tensor:
+    """grad_z as the backward ops take it: one element when it is a single value broadcast to
+    every element (no gradient, or the gradient of z.sum()), else contiguous. Materialising
+    the broadcast would cost a tensor the size of z."""
+    if grad_z is None:
+        return mu.new_zeros(1)
+    if grad_z.numel() > 1 and all(stride == 0 for stride in grad_z.stride()):
+        return grad_z.as_strided((1,), (1,))
+    return grad_z.contiguous()
+
+
 def _autograd(forward_qualname: str, backward_op) -> None:
     """Backward for (mu, logvar, eps, seed): the backward op regenerates eps from the seed."""
 
@@ -44,7 +55,7 @@ def _autograd(forward_qualname: str, backward_op) -> None:
 
     def backward(ctx, grad_z, grad_kl):
         mu, logvar, eps = ctx.saved_tensors
-        grad_z = torch.zeros_like(mu) if grad_z is None else grad_z.contiguous()
+        grad_z = _compact(grad_z, mu)
         grad_kl = mu.new_zeros(mu.shape[:-1]) if grad_kl is None else grad_kl.contiguous()
         grad_mu, grad_logvar = backward_op(grad_z, grad_kl, mu, logvar, eps, ctx.seed)
         # eps is usually a constant; if the caller made it require grad, dz/deps = std.

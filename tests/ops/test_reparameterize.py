@@ -220,3 +220,16 @@ def test_compiled_backends_store_no_noise_for_backward(backend_name):
         z, kl = reparameterize(mu, logvar, seed=2, backend=backend_name)
     assert saved, "nothing was saved: the op did not record its inputs"
     assert {t.data_ptr() for t in saved} <= {mu.data_ptr(), logvar.data_ptr()}
+
+
+def test_broadcast_grad_z_is_not_materialised(backend_name):
+    """z.sum() hands backward one value expanded to z's shape; the result equals a full grad."""
+    device = device_for(backend_name)
+    mu, logvar = _inputs((5, 11), device=device)
+    z, kl = reparameterize(mu, logvar, seed=4, backend=backend_name)
+    got = torch.autograd.grad(3.0 * z.sum() + kl.sum(), (mu, logvar))
+    z, kl = reparameterize(mu, logvar, seed=4, backend=backend_name)
+    full = torch.full_like(z, 3.0) + 0 * torch.rand_like(z)  # a real tensor, not an expanded one
+    want = torch.autograd.grad((z * full).sum() + kl.sum(), (mu, logvar))
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-6, atol=1e-6)

@@ -38,8 +38,9 @@ def _forward_kernel(mu_ptr, logvar_ptr, eps_ptr, z_ptr, kl_ptr, rows, d, seed,
 
 
 @triton.jit
-def _backward_kernel(grad_z_ptr, grad_kl_ptr, mu_ptr, logvar_ptr, eps_ptr, grad_mu_ptr, grad_logvar_ptr,
-                     rows, d, seed, HAS_EPS: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr):  # fmt: skip
+def _backward_kernel(grad_z_ptr, grad_z_stride, grad_kl_ptr, mu_ptr, logvar_ptr, eps_ptr, grad_mu_ptr,
+                     grad_logvar_ptr, rows, d, seed,
+                     HAS_EPS: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr):  # fmt: skip
     row = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
     row_ok = row < rows
     grad_kl = tl.load(grad_kl_ptr + row, mask=row_ok, other=0.0).to(tl.float32)[:, None]
@@ -47,7 +48,8 @@ def _backward_kernel(grad_z_ptr, grad_kl_ptr, mu_ptr, logvar_ptr, eps_ptr, grad_
         col = start + tl.arange(0, BLOCK_D)
         offsets = row[:, None].to(tl.int64) * d + col[None, :]
         mask = row_ok[:, None] & (col[None, :] < d)
-        grad_z = tl.load(grad_z_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
+        # grad_z_stride is 0 when grad_z is one value broadcast to every element.
+        grad_z = tl.load(grad_z_ptr + offsets * grad_z_stride, mask=mask, other=0.0).to(tl.float32)
         mu = tl.load(mu_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
         logvar = tl.load(logvar_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
         eps = _noise(eps_ptr, seed, offsets, mask, HAS_EPS)
@@ -98,7 +100,8 @@ def reparameterize_backward_triton(
     if rows:
         block_r, block_d, grid = _blocks(rows, d)
         wrap_triton(_backward_kernel)[grid](
-            grad_z, grad_kl, mu, logvar, mu if eps is None else eps, grad_mu, grad_logvar, rows, d, int(seed),
+            grad_z, 0 if grad_z.numel() == 1 else 1, grad_kl, mu, logvar, mu if eps is None else eps,
+            grad_mu, grad_logvar, rows, d, int(seed),
             HAS_EPS=eps is not None, BLOCK_R=block_r, BLOCK_D=block_d,
         )  # fmt: skip
     return grad_mu, grad_logvar
