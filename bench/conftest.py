@@ -7,6 +7,7 @@ the call starts, with large allocations forced to mmap so that freed memory leav
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 
@@ -53,10 +54,9 @@ def _large_allocations_use_mmap() -> None:
     """Fix glibc's mmap threshold at 128 KiB, so that a freed tensor leaves the resident set at
     once (the dynamic threshold would keep it in the heap and hide the next allocation). Done
     when this module is imported, before any benchmark allocates."""
-    try:
+    # Not glibc (OSError): the figures may then under-count reused heap memory.
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
-    except OSError:  # not glibc: the figures may then under-count reused heap memory
-        pass
 
 
 _large_allocations_use_mmap()
