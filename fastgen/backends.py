@@ -70,6 +70,12 @@ def triton_interpreted() -> bool:
     return os.environ.get("TRITON_INTERPRET") == "1"
 
 
+def triton_usable() -> bool:
+    """Whether Triton kernels can run here. Ops import their Triton modules only then, so that a
+    CPU-only process does not pay for importing triton (about a second)."""
+    return unavailable_reason("triton") is None
+
+
 def cuda_compiled() -> bool:
     return bool(_extension.compiled_info().get("cuda"))
 

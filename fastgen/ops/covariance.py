@@ -75,7 +75,7 @@ if _covariance_op is not None:
     _moments_autograd("fastgen::shifted_moments")
 
 _triton = None
-if backends.triton_importable():
+if backends.triton_usable():
     from fastgen.ops.triton import covariance as _triton
 
     _covariance_autograd("fastgen::covariance_triton")

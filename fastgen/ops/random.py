@@ -22,7 +22,7 @@ def _implementations(normal: bool) -> dict:
     compiled = compiled_op("philox_normal" if normal else "philox_uniform")
     if compiled is not None:
         impls["cpp"] = impls["cuda"] = compiled
-    if backends.triton_importable():
+    if backends.triton_usable():
         from fastgen.ops.triton.philox import philox_normal_triton, philox_uniform_triton
 
         impls["triton"] = philox_normal_triton if normal else philox_uniform_triton

@@ -72,7 +72,7 @@ if _forward_op is not None:
     refuse_double_backward("fastgen::_reparameterize_backward")
 
 _triton_forward = None
-if backends.triton_importable():
+if backends.triton_usable():
     from fastgen.ops.triton.reparameterize import reparameterize_backward_triton, reparameterize_triton
 
     _triton_forward = reparameterize_triton
