@@ -9,9 +9,10 @@ the saved h (dpre is never stored), both drawing the mask again:
   - grad_x = (dpre @ W^T) * keep, the mask applied in the epilogue;
   - grad_W = x~^T @ dpre with x~ masked in the prologue, and grad_b = sum_rows dpre from the
     same tiles (by the programs of the first block of n_visible).
-Products of float16/bfloat16 inputs are exact in float32, so the forward dot runs on the input
-dtype with a float32 accumulator; the backward's dpre stays float32. float32 dots use
-input_precision="ieee" (no TF32), to agree with the reference as the C++ paths do.
+Every dot runs on float32 operands with input_precision="ieee" (no TF32), as the reference and
+the C++ paths compute: float16/bfloat16 tiles are widened on load (exactly), dpre is float32.
+A native half-precision dot would be faster on tensor cores; it is left for when a GPU can
+measure it (the interpreter's bfloat16 dot is not exact, so it could not be tested here).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from torch.library import triton_op, wrap_triton
 
 @triton.jit
 def _masked_tile(x_ptr, rows, cols, n, n_visible, corruption, seed):
-    """x~[rows, cols] as float32 (rows and cols are 2-D index blocks that broadcast)."""
+    """x~[rows, cols] in x's dtype (rows and cols are 2-D index blocks that broadcast)."""
     offsets = rows.to(tl.int64) * n_visible + cols
     inside = (rows < n) & (cols < n_visible)
     x = tl.load(x_ptr + offsets, mask=inside, other=0.0)
@@ -54,7 +55,7 @@ def _forward_kernel(x_ptr, w_ptr, b_ptr, h_ptr, n, n_visible, n_hidden, corrupti
         x = _masked_tile(x_ptr, rows[:, None], ks[None, :], n, n_visible, corruption, seed)
         w_inside = (ks[:, None] < n_visible) & (cols[None, :] < n_hidden)
         w = tl.load(w_ptr + ks[:, None].to(tl.int64) * n_hidden + cols[None, :], mask=w_inside, other=0.0)
-        acc = tl.dot(x, w, acc, input_precision="ieee")
+        acc = tl.dot(x.to(tl.float32), w.to(tl.float32), acc, input_precision="ieee")
     bias = tl.load(b_ptr + cols, mask=cols < n_hidden, other=0.0).to(tl.float32)
     h = tl.sigmoid(acc + bias[None, :])
     out = rows[:, None].to(tl.int64) * n_hidden + cols[None, :]
