@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from bench.conftest import compiled_backends, device
 
+from bench.conftest import compiled_backends, device
 from fastgen.ops import corrupt_encode
 from fastgen.ops.reference.corrupt_encode import corrupt_encode as reference
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from bench.conftest import compiled_backends, device
 
+from bench.conftest import compiled_backends, device
 from fastgen.ops import ls_discriminator_loss, ls_generator_loss
 from fastgen.ops.reference.ls_loss import ls_discriminator_loss as reference_d
 from fastgen.ops.reference.ls_loss import ls_generator_loss as reference_g
