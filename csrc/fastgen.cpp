@@ -13,6 +13,19 @@ TORCH_LIBRARY(fastgen, m) {
   m.def("philox_uniform(Tensor offsets, int seed) -> Tensor");
   m.def("philox_normal(Tensor offsets, int seed) -> Tensor");
 
+  // Denoising autoencoder encoder: h = sigmoid(mask(x) @ weight + bias), element (i, j) of x
+  // dropped when Philox uniform(seed, i * n_visible + j) < corruption; the backward draws the
+  // mask again and returns (grad_x, grad_weight, grad_bias).
+  m.def("corrupt_encode(Tensor x, Tensor weight, Tensor bias, float corruption, int seed) -> Tensor");
+  m.def(
+      "_corrupt_encode_backward(Tensor grad_h, Tensor h, Tensor x, Tensor weight, float corruption, int seed) "
+      "-> (Tensor, Tensor, Tensor)");
+
+  // Least-squares GAN losses, each with the gradient of the loss in its inputs from the same
+  // pass: (loss, dloss/d_real, dloss/d_fake) and (loss, dloss/d_fake).
+  m.def("ls_discriminator_loss(Tensor d_real, Tensor d_fake, float a, float b) -> (Tensor, Tensor, Tensor)");
+  m.def("ls_generator_loss(Tensor d_fake, float c) -> (Tensor, Tensor)");
+
   // VAE: z = mu + exp(logvar/2) * eps and the per-row KL to N(0, I). eps is drawn from
   // Philox(seed, element offset) unless given.
   m.def("reparameterize(Tensor mu, Tensor logvar, Tensor? eps, int seed) -> (Tensor, Tensor)");

@@ -1,9 +1,15 @@
 """``fastgen.ops.corrupt_encode``: masking corruption + encoder GEMM + sigmoid of a denoising
-autoencoder, fused (Vincent et al., ICML 2008). The mask is drawn from the Philox stream
-(seed, element offset of x) and regenerated in backward: neither the mask nor the corrupted
-input is stored.
+autoencoder, fused (Vincent et al., "Extracting and Composing Robust Features with Denoising
+Autoencoders", ICML 2008):
 
-This first version dispatches to the reference only; compiled paths are being added.
+    keep_ij = U(seed, i * n_visible + j) >= corruption          (Philox uniform, tl.rand)
+    h       = sigmoid((x * keep) @ weight + bias)
+
+The mask is drawn inside the kernels from the Philox stream (seed, element offset of x) and
+drawn again in backward: neither the mask nor the corrupted input x~ is stored; autograd keeps
+x, weight and the output h. With dpre = grad_h * h * (1 - h):
+
+    grad_weight = x~^T dpre,   grad_bias = sum_i dpre_i,   grad_x = (dpre weight^T) * keep
 """
 
 from __future__ import annotations
@@ -12,9 +18,73 @@ import torch
 
 from fastgen import backends
 from fastgen.ops import _checks, seeds
+from fastgen.ops._registry import compiled_op, refuse_double_backward
 from fastgen.ops.reference.corrupt_encode import corrupt_encode as reference
 
 __all__ = ["corrupt_encode"]
+
+_forward_op = compiled_op("corrupt_encode")
+_backward_op = compiled_op("_corrupt_encode_backward")
+
+
+def _fake_forward(x, weight, bias, corruption, seed):
+    return x.new_empty((x.shape[0], weight.shape[1]))
+
+
+def _fake_backward(grad_h, h, x, weight, corruption, seed):
+    return torch.empty_like(x), torch.empty_like(weight), weight.new_empty(weight.shape[1:])
+
+
+def _autograd(forward_qualname: str, backward_op) -> None:
+    """Backward for (x, weight, bias, corruption, seed): the backward op redraws the mask."""
+
+    def setup_context(ctx, inputs, output):
+        x, weight, _bias, corruption, seed = inputs
+        ctx.save_for_backward(x, weight, output)
+        ctx.corruption, ctx.seed = corruption, seed
+
+    def backward(ctx, grad_h):
+        x, weight, h = ctx.saved_tensors
+        grad_x, grad_weight, grad_bias = backward_op(grad_h.contiguous(), h, x, weight, ctx.corruption, ctx.seed)
+        return grad_x, grad_weight, grad_bias, None, None
+
+    torch.library.register_autograd(forward_qualname, backward, setup_context=setup_context)
+
+
+if _forward_op is not None:
+    torch.library.register_fake("fastgen::corrupt_encode")(_fake_forward)
+    torch.library.register_fake("fastgen::_corrupt_encode_backward")(_fake_backward)
+    _autograd("fastgen::corrupt_encode", _backward_op)
+    refuse_double_backward("fastgen::_corrupt_encode_backward")
+
+_triton_forward = None
+if backends.triton_importable():
+    from fastgen.ops.triton.corrupt_encode import corrupt_encode_backward_triton, corrupt_encode_triton
+
+    _triton_forward = corrupt_encode_triton
+    _autograd("fastgen::corrupt_encode_triton", corrupt_encode_backward_triton)
+    refuse_double_backward("fastgen::_corrupt_encode_backward_triton")
+
+
+def _implementations() -> dict:
+    impls = {"torch": reference}
+    if _forward_op is not None:
+        impls["cpp"] = impls["cuda"] = _forward_op
+    if _triton_forward is not None:
+        impls["triton"] = _triton_forward
+    return impls
+
+
+def _reasons(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor):
+    def reasons(name: str) -> list[str]:
+        found = []
+        if name != "torch" and not x.dtype == weight.dtype == bias.dtype:
+            found.append(f"{name} needs x, weight and bias in one dtype (got {x.dtype}, {weight.dtype}, {bias.dtype})")
+        if name == "triton" and x.dtype == torch.float64:
+            found.append("the Triton kernels compute in float32; float64 runs on torch, cpp or cuda")
+        return found
+
+    return reasons
 
 
 def corrupt_encode(
@@ -29,13 +99,22 @@ def corrupt_encode(
     """h = sigmoid(mask(x) @ weight + bias), each input zeroed with probability ``corruption``.
 
     Args:
-        x: ``[N, n_visible]``; weight: ``[n_visible, n_hidden]``; bias: ``[n_hidden]``.
+        x: ``[N, n_visible]``; weight: ``[n_visible, n_hidden]``; bias: ``[n_hidden]``; float16,
+            bfloat16, float32 or float64 (computed in float32, float64 in float64). The compiled
+            backends take one dtype for the three (mixed dtypes run on the reference). Strided
+            inputs are copied.
         corruption: the masking level c, 0 <= c < 1.
         seed: Philox seed of the mask (element (i, j) is dropped when
             tl.rand(seed, i * n_visible + j) < c); drawn from torch's generator when None.
+        backend: "torch", "cpp", "cuda", "triton" or "auto" (see ``fastgen.backends``).
 
     Returns:
         h ``[N, n_hidden]`` in the dtype of x; differentiable in x, weight and bias.
+
+    Equivalent PyTorch::
+
+        keep = fastgen.ops.philox.uniform(seed, torch.arange(x.numel()).view(x.shape)) >= corruption
+        h = torch.sigmoid((x * keep) @ weight + bias)
     """
     _checks.floating(x, "x")
     _checks.floating(weight, "weight")
@@ -48,8 +127,8 @@ def corrupt_encode(
         raise ValueError(f"bias must have shape [n_hidden={weight.shape[1]}], got {tuple(bias.shape)}")
     _checks.same_device(weight, "weight", x, "x")
     _checks.same_device(bias, "bias", x, "x")
-    if not isinstance(corruption, (int, float)) or not 0.0 <= corruption < 1.0:
+    if isinstance(corruption, bool) or not isinstance(corruption, (int, float)) or not 0.0 <= corruption < 1.0:
         raise ValueError(f"corruption must be a number with 0 <= corruption < 1, got {corruption!r}")
     seed = seeds.resolve(seed)
-    impl = backends.select("corrupt_encode", {"torch": reference}, x.device, backend)
-    return impl(x, weight, bias, float(corruption), seed)
+    impl = backends.select("corrupt_encode", _implementations(), x.device, backend, _reasons(x, weight, bias))
+    return impl(x.contiguous(), weight.contiguous(), bias.contiguous(), float(corruption), seed)

@@ -1,0 +1,58 @@
+"""corrupt_encode forward+backward: reference eager, torch.compile(reference), and every compiled
+path, side by side (one group per shape and dtype), with peak memory in extra_info.
+
+    pytest bench/bench_corrupt_encode.py --benchmark-only
+
+Shapes: the DAE on MNIST (batch 256, 784 visible -> 1024 hidden, the issue's bar) and a larger
+batch (1024). Triton is timed on GPUs only (bench/conftest.py): the CPU interpreter is a
+correctness tool.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench.conftest import compiled_backends, device
+from fastgen.ops import corrupt_encode
+from fastgen.ops.reference.corrupt_encode import corrupt_encode as reference
+
+SHAPES = {"256x784->1024": (256, 784, 1024), "1024x784->1024": (1024, 784, 1024)}
+CORRUPTION = 0.3
+SEED = 7
+
+_compiled_reference = torch.compile(reference)
+
+
+def _providers():
+    providers = {
+        "reference-eager": lambda x, w, b: reference(x, w, b, CORRUPTION, SEED),
+        "reference-compile": lambda x, w, b: _compiled_reference(x, w, b, CORRUPTION, SEED),
+    }
+    for name in compiled_backends():
+        providers[name] = lambda x, w, b, name=name: corrupt_encode(
+            x, w, b, corruption=CORRUPTION, seed=SEED, backend=name
+        )
+    return providers
+
+
+PROVIDERS = _providers()
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("provider", list(PROVIDERS))
+def test_forward_backward(run_pedantic, shape, provider):
+    n, n_visible, n_hidden = SHAPES[shape]
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(n, n_visible, generator=gen).to(device()).requires_grad_()
+    weight = (0.05 * torch.randn(n_visible, n_hidden, generator=gen)).to(device()).requires_grad_()
+    bias = torch.zeros(n_hidden).to(device()).requires_grad_()
+    grad_h = torch.randn(n, n_hidden, generator=gen).to(device())
+    fn = PROVIDERS[provider]
+
+    def step():
+        fn(x, weight, bias).backward(grad_h)
+        x.grad = weight.grad = bias.grad = None
+
+    rounds = 3 if provider == "reference-eager" and n > 256 else 10
+    run_pedantic(step, group=f"corrupt_encode {shape} float32 forward+backward", rounds=rounds, warmup_rounds=2)

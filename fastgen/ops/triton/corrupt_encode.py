@@ -1,0 +1,150 @@
+"""Triton kernels of the denoising autoencoder's encoder with masking noise.
+
+Forward: one GEMM kernel, h = sigmoid(mask(x) @ W + b), whose load prologue masks each x tile
+with tl.rand(seed, element offset) >= corruption (the Philox stream of the C++ kernels and the
+reference) and whose epilogue adds the bias and applies the sigmoid.
+
+Backward: two GEMM kernels, both forming dpre = grad_h * h * (1 - h) on the fly from grad_h and
+the saved h (dpre is never stored), both drawing the mask again:
+  - grad_x = (dpre @ W^T) * keep, the mask applied in the epilogue;
+  - grad_W = x~^T @ dpre with x~ masked in the prologue, and grad_b = sum_rows dpre from the
+    same tiles (by the programs of the first block of n_visible).
+Every dot runs on float32 operands with input_precision="ieee" (no TF32), as the reference and
+the C++ paths compute: float16/bfloat16 tiles are widened on load (exactly), dpre is float32.
+A native half-precision dot would be faster on tensor cores; it is left for when a GPU can
+measure it (the interpreter's bfloat16 dot is not exact, so it could not be tested here).
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+from torch.library import triton_op, wrap_triton
+
+
+@triton.jit
+def _masked_tile(x_ptr, rows, cols, n, n_visible, corruption, seed):
+    """x~[rows, cols] in x's dtype (rows and cols are 2-D index blocks that broadcast)."""
+    offsets = rows.to(tl.int64) * n_visible + cols
+    inside = (rows < n) & (cols < n_visible)
+    x = tl.load(x_ptr + offsets, mask=inside, other=0.0)
+    keep = tl.rand(seed, offsets) >= corruption
+    return tl.where(keep, x, tl.zeros_like(x))
+
+
+@triton.jit
+def _pre_gradient(grad_h_ptr, h_ptr, rows, cols, n, n_hidden):
+    """dpre[rows, cols] = grad_h * h * (1 - h) in float32."""
+    offsets = rows.to(tl.int64) * n_hidden + cols
+    inside = (rows < n) & (cols < n_hidden)
+    grad_h = tl.load(grad_h_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
+    h = tl.load(h_ptr + offsets, mask=inside, other=0.0).to(tl.float32)
+    return grad_h * h * (1.0 - h)
+
+
+@triton.jit
+def _forward_kernel(x_ptr, w_ptr, b_ptr, h_ptr, n, n_visible, n_hidden, corruption, seed,
+                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):  # fmt: skip
+    corruption = tl.cast(corruption, tl.float32)
+    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for k0 in range(0, n_visible, BLOCK_K):
+        ks = k0 + tl.arange(0, BLOCK_K)
+        x = _masked_tile(x_ptr, rows[:, None], ks[None, :], n, n_visible, corruption, seed)
+        w_inside = (ks[:, None] < n_visible) & (cols[None, :] < n_hidden)
+        w = tl.load(w_ptr + ks[:, None].to(tl.int64) * n_hidden + cols[None, :], mask=w_inside, other=0.0)
+        acc = tl.dot(x.to(tl.float32), w.to(tl.float32), acc, input_precision="ieee")
+    bias = tl.load(b_ptr + cols, mask=cols < n_hidden, other=0.0).to(tl.float32)
+    h = tl.sigmoid(acc + bias[None, :])
+    out = rows[:, None].to(tl.int64) * n_hidden + cols[None, :]
+    tl.store(h_ptr + out, h.to(h_ptr.dtype.element_ty), mask=(rows[:, None] < n) & (cols[None, :] < n_hidden))
+
+
+@triton.jit
+def _grad_x_kernel(grad_h_ptr, h_ptr, w_ptr, grad_x_ptr, n, n_visible, n_hidden, corruption, seed,
+                   BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):  # fmt: skip
+    corruption = tl.cast(corruption, tl.float32)
+    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    ks = tl.program_id(1) * BLOCK_K + tl.arange(0, BLOCK_K)
+    acc = tl.zeros((BLOCK_M, BLOCK_K), dtype=tl.float32)
+    for j0 in range(0, n_hidden, BLOCK_N):
+        js = j0 + tl.arange(0, BLOCK_N)
+        dpre = _pre_gradient(grad_h_ptr, h_ptr, rows[:, None], js[None, :], n, n_hidden)
+        w_inside = (js[:, None] < n_hidden) & (ks[None, :] < n_visible)
+        w_t = tl.load(w_ptr + ks[None, :].to(tl.int64) * n_hidden + js[:, None], mask=w_inside, other=0.0)
+        acc = tl.dot(dpre, w_t.to(tl.float32), acc, input_precision="ieee")
+    offsets = rows[:, None].to(tl.int64) * n_visible + ks[None, :]
+    keep = tl.rand(seed, offsets) >= corruption
+    grad_x = tl.where(keep, acc, 0.0)
+    inside = (rows[:, None] < n) & (ks[None, :] < n_visible)
+    tl.store(grad_x_ptr + offsets, grad_x.to(grad_x_ptr.dtype.element_ty), mask=inside)
+
+
+@triton.jit
+def _grad_w_kernel(grad_h_ptr, h_ptr, x_ptr, grad_w_ptr, grad_b_ptr, n, n_visible, n_hidden, corruption, seed,
+                   BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):  # fmt: skip
+    corruption = tl.cast(corruption, tl.float32)
+    ks = tl.program_id(0) * BLOCK_K + tl.arange(0, BLOCK_K)
+    js = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    acc = tl.zeros((BLOCK_K, BLOCK_N), dtype=tl.float32)
+    bias_sum = tl.zeros((BLOCK_N,), dtype=tl.float32)
+    for m0 in range(0, n, BLOCK_M):
+        rows = m0 + tl.arange(0, BLOCK_M)
+        x_t = _masked_tile(x_ptr, rows[None, :], ks[:, None], n, n_visible, corruption, seed).to(tl.float32)
+        dpre = _pre_gradient(grad_h_ptr, h_ptr, rows[:, None], js[None, :], n, n_hidden)
+        acc = tl.dot(x_t, dpre, acc, input_precision="ieee")
+        bias_sum += tl.sum(dpre, axis=0)
+    out = ks[:, None].to(tl.int64) * n_hidden + js[None, :]
+    inside = (ks[:, None] < n_visible) & (js[None, :] < n_hidden)
+    tl.store(grad_w_ptr + out, acc.to(grad_w_ptr.dtype.element_ty), mask=inside)
+    first_k_block = tl.program_id(0) == 0
+    tl.store(grad_b_ptr + js, bias_sum.to(grad_b_ptr.dtype.element_ty), mask=(js < n_hidden) & first_k_block)
+
+
+def _block(size: int) -> int:
+    """A tile side: at least 16 (tl.dot's minimum), at most 64."""
+    return max(16, min(64, triton.next_power_of_2(max(size, 1))))
+
+
+@triton_op("fastgen::corrupt_encode_triton", mutates_args=())
+def corrupt_encode_triton(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, corruption: float, seed: int
+) -> torch.Tensor:
+    n, n_visible = x.shape
+    n_hidden = weight.shape[1]
+    h = x.new_empty((n, n_hidden))
+    if n and n_hidden:
+        bm, bn, bk = _block(n), _block(n_hidden), _block(n_visible)
+        grid = (triton.cdiv(n, bm), triton.cdiv(n_hidden, bn))
+        wrap_triton(_forward_kernel)[grid](
+            x, weight, bias, h, n, n_visible, n_hidden, float(corruption), int(seed),
+            BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
+        )  # fmt: skip
+    return h
+
+
+@triton_op("fastgen::_corrupt_encode_backward_triton", mutates_args=())
+def corrupt_encode_backward_triton(
+    grad_h: torch.Tensor, h: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, corruption: float, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    n, n_visible = x.shape
+    n_hidden = weight.shape[1]
+    grad_x = torch.empty_like(x)
+    grad_w = torch.empty_like(weight)
+    grad_b = weight.new_empty((n_hidden,))
+    bm, bn, bk = _block(n), _block(n_hidden), _block(n_visible)
+    if n and n_visible:
+        wrap_triton(_grad_x_kernel)[(triton.cdiv(n, bm), triton.cdiv(n_visible, bk))](
+            grad_h, h, weight, grad_x, n, n_visible, n_hidden, float(corruption), int(seed),
+            BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
+        )  # fmt: skip
+    if n_hidden:
+        # At least one block of n_visible, so that grad_b is written even when n_visible = 0.
+        grid = (max(1, triton.cdiv(n_visible, bk)), triton.cdiv(n_hidden, bn))
+        wrap_triton(_grad_w_kernel)[grid](
+            grad_h, h, x, grad_w, grad_b, n, n_visible, n_hidden, float(corruption), int(seed),
+            BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
+        )  # fmt: skip
+    return grad_x, grad_w, grad_b
