@@ -1,5 +1,5 @@
 // CUDA kernels of fastgen::corrupt_encode, on raw pointers: the elementwise pieces around the
-// cuBLAS GEMMs that corrupt_encode_cuda.cpp issues (mask into a packed x~, bias + sigmoid
+// cuBLAS GEMMs that corrupt_encode_cuda_launch.cpp issues (mask into a packed x~, bias + sigmoid
 // epilogue, the sigmoid's derivative, the mask on grad_x). The arithmetic is corrupt_encode.h,
 // the same functions the CPU kernels call; the mask is Philox(seed, row-major offset).
 #include <algorithm>

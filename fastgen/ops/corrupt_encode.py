@@ -58,7 +58,7 @@ if _forward_op is not None:
     refuse_double_backward("fastgen::_corrupt_encode_backward")
 
 _triton_forward = None
-if backends.triton_importable():
+if backends.triton_usable():
     from fastgen.ops.triton.corrupt_encode import corrupt_encode_backward_triton, corrupt_encode_triton
 
     _triton_forward = corrupt_encode_triton

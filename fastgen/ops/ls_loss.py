@@ -61,7 +61,7 @@ if _discriminator_op is not None:
     _autograd("fastgen::ls_generator_loss")
 
 _triton_discriminator = _triton_generator = None
-if backends.triton_importable():
+if backends.triton_usable():
     from fastgen.ops.triton.ls_loss import ls_discriminator_loss_triton, ls_generator_loss_triton
 
     _triton_discriminator, _triton_generator = ls_discriminator_loss_triton, ls_generator_loss_triton
