@@ -11,7 +11,8 @@ has the eigenvalues of the symmetric PSD matrix M = F^T S_2 F, so
 
 Methods:
 - ``"eigh"`` (CPU default, float64): F is the Cholesky factor of S_1 (or of S_2, the roles being
-  symmetric), or V diag(sqrt(lambda)) from eigh when both are singular (N <= d features); M is
+  symmetric), or, when both are singular (N <= d features), the pivoted Cholesky factor of S_1
+  (LAPACK dpstrf; d x rank, so M is rank x rank) or V diag(sqrt(lambda)) from eigh without scipy; M is
   formed by LAPACK's dsygst (through scipy, on the CPU) or by blocked products that skip F's zero
   triangle and M's lower half (about 1.7 d^3 multiply-adds), and its eigenvalues come from one
   ``eigvalsh``. Eigenvalues at or below d * eps * lambda_max are
@@ -134,11 +135,43 @@ def _congruence_eigenvalues(factor: torch.Tensor, sigma: torch.Tensor, lower_tri
     return torch.linalg.eigvalsh(_upper_congruence(factor, sigma, lower_triangular), UPLO="U")
 
 
+def _trace_sqrt_pivoted(sigma1: torch.Tensor, sigma2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Tr sqrt for a singular sigma1 through its pivoted Cholesky factor (LAPACK dpstrf, through
+    scipy): P^T S_1 P = L L^T with L [d, r], r the numerical rank, so M = F^T S_2 F is only r x r.
+    With N = 1000 < d = 2048 this takes 0.5 s against 2.5 s for the eigh factor (same value to
+    1e-15). None when scipy is missing or the tensors are not on the CPU."""
+    if sigma1.device.type != "cpu":
+        return None
+    try:
+        from scipy.linalg import lapack
+    except ImportError:
+        return None
+    shape = torch.broadcast_shapes(sigma1.shape, sigma2.shape)
+    firsts = sigma1.expand(shape).reshape(-1, *shape[-2:])
+    seconds = sigma2.expand(shape).reshape(-1, *shape[-2:])
+    traces, errors = [], []
+    for first, second in zip(firsts, seconds, strict=True):
+        packed, pivots, rank, info = lapack.dpstrf(np.asfortranarray(first.numpy()), lower=1)
+        if info < 0 or rank == 0:
+            return None  # leave the unusual cases (an argument LAPACK refused, S_1 = 0) to eigh
+        lower = np.tril(packed)[:, :rank]
+        factor = np.empty_like(lower)
+        factor[pivots - 1] = lower  # F = P L, so that F F^T = S_1
+        f = torch.from_numpy(factor)
+        trace, error = _trace_sqrt_eigenvalues(torch.linalg.eigvalsh(f.transpose(0, 1) @ second @ f))
+        traces.append(trace)
+        errors.append(error)
+    return torch.stack(traces).reshape(shape[:-2]), torch.stack(errors).reshape(shape[:-2])
+
+
 def _trace_sqrt_eigh(sigma1: torch.Tensor, sigma2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     for first, second in ((sigma1, sigma2), (sigma2, sigma1)):
         factor, info = torch.linalg.cholesky_ex(first)
         if bool((info == 0).all()):
             return _trace_sqrt_eigenvalues(_congruence_eigenvalues(factor, second, lower_triangular=True))
+    pivoted = _trace_sqrt_pivoted(sigma1, sigma2)
+    if pivoted is not None:
+        return pivoted
     factor = sqrtm_reference.sqrt_factor(sigma1)
     return _trace_sqrt_eigenvalues(_congruence_eigenvalues(factor, sigma2, lower_triangular=False))
 
