@@ -1,12 +1,13 @@
-"""Helpers to wire Python-side pieces (fake, autograd) onto the custom ops of fastgen._C."""
+"""Helpers to wire Python-side pieces (fake, autograd) onto the custom ops of fastgen._C and their Triton twins."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import torch
 
-from fastgen import _extension
+from fastgen import _extension, backends
 
 
 def compiled_op(name: str):
@@ -32,3 +33,34 @@ def refuse_double_backward(qualname: str) -> None:
         raise RuntimeError(f"{qualname} does not support double backward (gradients of gradients)")
 
     torch.library.register_autograd(qualname, backward, setup_context=lambda ctx, inputs, output: None)
+
+
+def wire_forward_backward(
+    name: str,
+    *,
+    fake_forward: Callable,
+    fake_backward: Callable,
+    autograd: Callable[[str, Callable], None],
+    load_triton: Callable[[], tuple[Callable, Callable]],
+) -> dict[str, Callable]:
+    """Wire an op whose backward is an op too, and return its compiled implementations by backend.
+
+    ``fastgen::<name>`` / ``fastgen::_<name>_backward`` (from fastgen._C, serving cpp and cuda) get
+    their fakes, ``autograd(forward_qualname, backward_op)`` and a double-backward refusal; where
+    Triton can run, ``load_triton()`` returns the ``<name>_triton`` forward and backward ops, which
+    get the same autograd.
+    """
+    impls = {}
+    forward, backward = compiled_op(name), compiled_op(f"_{name}_backward")
+    if forward is not None and backward is not None:
+        torch.library.register_fake(f"fastgen::{name}")(fake_forward)
+        torch.library.register_fake(f"fastgen::_{name}_backward")(fake_backward)
+        autograd(f"fastgen::{name}", backward)
+        refuse_double_backward(f"fastgen::_{name}_backward")
+        impls["cpp"] = impls["cuda"] = forward
+    if backends.triton_usable():
+        triton_forward, triton_backward = load_triton()
+        autograd(f"fastgen::{name}_triton", triton_backward)
+        refuse_double_backward(f"fastgen::_{name}_backward_triton")
+        impls["triton"] = triton_forward
+    return impls

@@ -18,13 +18,10 @@ import torch
 
 from fastgen import backends
 from fastgen.ops import _checks, seeds
-from fastgen.ops._registry import compiled_op, refuse_double_backward
+from fastgen.ops._registry import wire_forward_backward
 from fastgen.ops.reference.corrupt_encode import corrupt_encode as reference
 
 __all__ = ["corrupt_encode"]
-
-_forward_op = compiled_op("corrupt_encode")
-_backward_op = compiled_op("_corrupt_encode_backward")
 
 
 def _fake_forward(x, weight, bias, corruption, seed):
@@ -51,28 +48,23 @@ def _autograd(forward_qualname: str, backward_op) -> None:
     torch.library.register_autograd(forward_qualname, backward, setup_context=setup_context)
 
 
-if _forward_op is not None:
-    torch.library.register_fake("fastgen::corrupt_encode")(_fake_forward)
-    torch.library.register_fake("fastgen::_corrupt_encode_backward")(_fake_backward)
-    _autograd("fastgen::corrupt_encode", _backward_op)
-    refuse_double_backward("fastgen::_corrupt_encode_backward")
-
-_triton_forward = None
-if backends.triton_usable():
+def _load_triton():
     from fastgen.ops.triton.corrupt_encode import corrupt_encode_backward_triton, corrupt_encode_triton
 
-    _triton_forward = corrupt_encode_triton
-    _autograd("fastgen::corrupt_encode_triton", corrupt_encode_backward_triton)
-    refuse_double_backward("fastgen::_corrupt_encode_backward_triton")
+    return corrupt_encode_triton, corrupt_encode_backward_triton
+
+
+_COMPILED = wire_forward_backward(
+    "corrupt_encode",
+    fake_forward=_fake_forward,
+    fake_backward=_fake_backward,
+    autograd=_autograd,
+    load_triton=_load_triton,
+)
 
 
 def _implementations() -> dict:
-    impls = {"torch": reference}
-    if _forward_op is not None:
-        impls["cpp"] = impls["cuda"] = _forward_op
-    if _triton_forward is not None:
-        impls["triton"] = _triton_forward
-    return impls
+    return {"torch": reference, **_COMPILED}
 
 
 def _reasons(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor):

@@ -17,13 +17,10 @@ import torch
 
 from fastgen import backends
 from fastgen.ops import _checks, seeds
-from fastgen.ops._registry import compiled_op, refuse_double_backward
+from fastgen.ops._registry import wire_forward_backward
 from fastgen.ops.reference.reparameterize import reparameterize as reference
 
 __all__ = ["reparameterize"]
-
-_forward_op = compiled_op("reparameterize")
-_backward_op = compiled_op("_reparameterize_backward")
 
 
 def _fake_forward(mu, logvar, eps, seed):
@@ -65,28 +62,23 @@ def _autograd(forward_qualname: str, backward_op) -> None:
     torch.library.register_autograd(forward_qualname, backward, setup_context=setup_context)
 
 
-if _forward_op is not None:
-    torch.library.register_fake("fastgen::reparameterize")(_fake_forward)
-    torch.library.register_fake("fastgen::_reparameterize_backward")(_fake_backward)
-    _autograd("fastgen::reparameterize", _backward_op)
-    refuse_double_backward("fastgen::_reparameterize_backward")
-
-_triton_forward = None
-if backends.triton_usable():
+def _load_triton():
     from fastgen.ops.triton.reparameterize import reparameterize_backward_triton, reparameterize_triton
 
-    _triton_forward = reparameterize_triton
-    _autograd("fastgen::reparameterize_triton", reparameterize_backward_triton)
-    refuse_double_backward("fastgen::_reparameterize_backward_triton")
+    return reparameterize_triton, reparameterize_backward_triton
+
+
+_COMPILED = wire_forward_backward(
+    "reparameterize",
+    fake_forward=_fake_forward,
+    fake_backward=_fake_backward,
+    autograd=_autograd,
+    load_triton=_load_triton,
+)
 
 
 def _implementations() -> dict:
-    impls = {"torch": reference}
-    if _forward_op is not None:
-        impls["cpp"] = impls["cuda"] = _forward_op
-    if _triton_forward is not None:
-        impls["triton"] = _triton_forward
-    return impls
+    return {"torch": reference, **_COMPILED}
 
 
 def _reasons(dtype: torch.dtype):
