@@ -24,13 +24,13 @@ Precision modes:
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from fastgen._files import atomic_write
 from fastgen.ops.covariance import shifted_moments
 
 PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
@@ -228,17 +228,7 @@ class FeatureStats:
         arrays = {"mu": self.mean.cpu().numpy(), "sigma": self.cov.cpu().numpy()}
         if self.count is not None:
             arrays["count"] = np.int64(self.count)
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda file: np.savez(file, **arrays))
 
     @classmethod
     def load(cls, path: str | os.PathLike, dim: int | None = None) -> FeatureStats:

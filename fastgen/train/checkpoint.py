@@ -10,30 +10,13 @@ checkpoint, never half of one. It is read with ``torch.load(weights_only=True)``
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import torch
 
+from fastgen._files import atomic_write
+
 __all__ = ["atomic_write", "load_checkpoint", "save_checkpoint", "write_json"]
-
-
-def atomic_write(path: str | Path, write: Callable[[Any], None], *, binary: bool = True) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, and rename it to ``path``."""
-    path = Path(path)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb" if binary else "w") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def write_json(path: str | Path, value) -> None:
