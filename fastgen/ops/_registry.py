@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from collections.abc import Callable
 
@@ -38,19 +39,20 @@ def refuse_double_backward(qualname: str) -> None:
 def wire_forward_backward(
     name: str,
     *,
+    reference: Callable,
     fake_forward: Callable,
     fake_backward: Callable,
     autograd: Callable[[str, Callable], None],
-    load_triton: Callable[[], tuple[Callable, Callable]],
+    triton_module: str,
 ) -> dict[str, Callable]:
-    """Wire an op whose backward is an op too, and return its compiled implementations by backend.
+    """Wire an op whose backward is an op too, and return its implementations by backend.
 
     ``fastgen::<name>`` / ``fastgen::_<name>_backward`` (from fastgen._C, serving cpp and cuda) get
     their fakes, ``autograd(forward_qualname, backward_op)`` and a double-backward refusal; where
-    Triton can run, ``load_triton()`` returns the ``<name>_triton`` forward and backward ops, which
-    get the same autograd.
+    Triton can run, ``triton_module`` is imported and its ``<name>_triton`` /
+    ``<name>_backward_triton`` ops get the same autograd.
     """
-    impls = {}
+    impls = {"torch": reference}
     forward, backward = compiled_op(name), compiled_op(f"_{name}_backward")
     if forward is not None and backward is not None:
         torch.library.register_fake(f"fastgen::{name}")(fake_forward)
@@ -59,8 +61,8 @@ def wire_forward_backward(
         refuse_double_backward(f"fastgen::_{name}_backward")
         impls["cpp"] = impls["cuda"] = forward
     if backends.triton_usable():
-        triton_forward, triton_backward = load_triton()
-        autograd(f"fastgen::{name}_triton", triton_backward)
+        module = importlib.import_module(triton_module)
+        autograd(f"fastgen::{name}_triton", getattr(module, f"{name}_backward_triton"))
         refuse_double_backward(f"fastgen::_{name}_backward_triton")
-        impls["triton"] = triton_forward
+        impls["triton"] = getattr(module, f"{name}_triton")
     return impls

@@ -48,23 +48,14 @@ def _autograd(forward_qualname: str, backward_op) -> None:
     torch.library.register_autograd(forward_qualname, backward, setup_context=setup_context)
 
 
-def _load_triton():
-    from fastgen.ops.triton.corrupt_encode import corrupt_encode_backward_triton, corrupt_encode_triton
-
-    return corrupt_encode_triton, corrupt_encode_backward_triton
-
-
-_COMPILED = wire_forward_backward(
+_IMPLEMENTATIONS = wire_forward_backward(
     "corrupt_encode",
+    reference=reference,
     fake_forward=_fake_forward,
     fake_backward=_fake_backward,
     autograd=_autograd,
-    load_triton=_load_triton,
+    triton_module="fastgen.ops.triton.corrupt_encode",
 )
-
-
-def _implementations() -> dict:
-    return {"torch": reference, **_COMPILED}
 
 
 def _reasons(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor):
@@ -122,5 +113,5 @@ def corrupt_encode(
     if isinstance(corruption, bool) or not isinstance(corruption, (int, float)) or not 0.0 <= corruption < 1.0:
         raise ValueError(f"corruption must be a number with 0 <= corruption < 1, got {corruption!r}")
     seed = seeds.resolve(seed)
-    impl = backends.select("corrupt_encode", _implementations(), x.device, backend, _reasons(x, weight, bias))
+    impl = backends.select("corrupt_encode", _IMPLEMENTATIONS, x.device, backend, _reasons(x, weight, bias))
     return impl(x.contiguous(), weight.contiguous(), bias.contiguous(), float(corruption), seed)

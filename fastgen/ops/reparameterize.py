@@ -62,23 +62,14 @@ def _autograd(forward_qualname: str, backward_op) -> None:
     torch.library.register_autograd(forward_qualname, backward, setup_context=setup_context)
 
 
-def _load_triton():
-    from fastgen.ops.triton.reparameterize import reparameterize_backward_triton, reparameterize_triton
-
-    return reparameterize_triton, reparameterize_backward_triton
-
-
-_COMPILED = wire_forward_backward(
+_IMPLEMENTATIONS = wire_forward_backward(
     "reparameterize",
+    reference=reference,
     fake_forward=_fake_forward,
     fake_backward=_fake_backward,
     autograd=_autograd,
-    load_triton=_load_triton,
+    triton_module="fastgen.ops.triton.reparameterize",
 )
-
-
-def _implementations() -> dict:
-    return {"torch": reference, **_COMPILED}
 
 
 def _reasons(dtype: torch.dtype):
@@ -130,5 +121,5 @@ def reparameterize(
         _checks.same_device(eps, "eps", mu, "mu")
         eps = eps.to(mu.dtype).contiguous()
     seed = seeds.resolve(seed)
-    impl = backends.select("reparameterize", _implementations(), mu.device, backend, _reasons(mu.dtype))
+    impl = backends.select("reparameterize", _IMPLEMENTATIONS, mu.device, backend, _reasons(mu.dtype))
     return impl(mu.contiguous(), logvar.contiguous(), eps, seed)
