@@ -103,19 +103,20 @@ def available_backends() -> tuple[str, ...]:
     return tuple(name for name in NAMES if unavailable_reason(name) is None)
 
 
-def device_reason(name: str, device: torch.device) -> str | None:
-    """Why implementation ``name`` cannot take tensors on ``device``, or None."""
-    if name == "cpp" and device.type != "cpu":
-        return f"cpp runs on CPU tensors, got {device.type} tensors"
-    if name == "cuda" and device.type != "cuda":
-        return f"cuda runs on CUDA tensors, got {device.type} tensors"
-    if name == "triton" and device.type != "cuda" and not (device.type == "cpu" and triton_interpreted()):
-        return f"triton runs on CUDA tensors (or CPU tensors under TRITON_INTERPRET=1), got {device.type} tensors"
-    if name == "torch":
+def device_reason(name: str, device: torch.device, devices: Sequence[str]) -> str | None:
+    """Why implementation ``name``, whose kernels take tensors on ``devices``, cannot take tensors
+    on ``device``, or None. The Triton interpreter runs Triton kernels on CPU tensors."""
+    if device.type in devices or (name == "triton" and device.type == "cpu" and triton_interpreted()):
         return None
-    if device.type not in ("cpu", "cuda"):
-        return f"{name} does not run on {device.type} tensors"
-    return None
+    interpreter = " (or CPU tensors under TRITON_INTERPRET=1)" if name == "triton" else ""
+    return f"{name} runs on {' or '.join(devices)} tensors{interpreter}, got {device.type} tensors"
+
+
+def op_name(name: str, op: str) -> str:
+    """The custom op through which implementation ``name`` runs ``op``: fastgen._C serves cpp and
+    cuda from one op per name (the dispatcher picks the CPU or CUDA kernel); a Triton kernel is an
+    op of its own."""
+    return f"fastgen::{op}_triton" if name == "triton" else f"fastgen::{op}"
 
 
 Reasons = Callable[[str], Sequence[str]]
@@ -130,19 +131,18 @@ def select(
 ) -> Callable:
     """Pick the implementation of ``op`` that runs inputs on ``device``.
 
-    ``reasons(name)`` returns the op-specific reasons why ``name`` cannot run these inputs
-    (a dtype it does not support, a shape too large...); empty when it can.
+    ``reasons(name)`` returns the reasons why ``name`` cannot run these inputs (a device or
+    dtype its kernels do not take, see ``fastgen.ops._registry.Capabilities``); empty when it can.
     """
     choice = requested(explicit)
 
     def refusals(name: str) -> list[str]:
+        unavailable = unavailable_reason(name)
+        if unavailable:
+            return [unavailable]
         if name not in implementations:
             return [f"{op} has no {name} implementation"]
-        found = [unavailable_reason(name), device_reason(name, device)]
-        found = [r for r in found if r]
-        if not found and reasons is not None:
-            found = list(reasons(name))
-        return found
+        return list(reasons(name)) if reasons is not None else []
 
     if choice != AUTO:
         why = refusals(choice)

@@ -1,68 +1,190 @@
-"""Helpers to wire Python-side pieces (fake, autograd) onto the custom ops of fastgen._C and their Triton twins."""
+"""One description per op; from it alone, the custom ops' fakes and autograd, the reasons a backend
+refuses some inputs, and the dispatch table.
+
+An op ``name`` has a pure-PyTorch reference and, per backend, a forward custom op named by
+``backends.op_name(backend, name)`` (``fastgen::<name>`` in fastgen._C for cpp and cuda,
+``fastgen::<name>_triton`` for Triton) and, when its backward is an op too, a backward custom op
+named by ``backends.op_name(backend, f"_{name}_backward")``. Each backend states what its kernels
+take in a ``Capabilities`` next to them: ``fastgen/ops/compiled.py`` for fastgen._C, a
+``CAPABILITIES`` constant at the top of each ``fastgen/ops/triton/<op>.py``.
+"""
 
 from __future__ import annotations
 
-import importlib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import torch
 
-from fastgen import _extension, backends
+from fastgen import backends
 
 
-def compiled_op(name: str):
-    """``torch.ops.fastgen.<name>`` when fastgen._C is loaded and has it, else None."""
-    if _extension.C is None:
-        return None
-    if not hasattr(torch.ops.fastgen, name):
-        # A stale build: the Python package is newer than the compiled extension.
+@dataclass(frozen=True)
+class Capabilities:
+    """What one backend's kernels of one op take.
+
+    ``devices``: the device types of their tensors. ``compute``: each input dtype they take,
+    mapped to the dtype they compute in. Every tensor argument of a call has one dtype.
+    """
+
+    devices: tuple[str, ...]
+    compute: Mapping[torch.dtype, torch.dtype]
+
+    def refusals(self, backend: str, device: torch.device, dtypes: set[torch.dtype]) -> list[str]:
+        found = []
+        device_refusal = backends.device_reason(backend, device, self.devices)
+        if device_refusal:
+            found.append(device_refusal)
+        if len(dtypes) > 1:
+            found.append(f"{backend} takes its tensors in one dtype (got {_names(dtypes)})")
+        elif dtypes and not dtypes <= self.compute.keys():
+            taken = ", ".join(f"{_names([d])} (computed in {_names([c])})" for d, c in self.compute.items())
+            found.append(f"{backend} takes {taken}; got {_names(dtypes)}")
+        return found
+
+
+def _names(dtypes) -> str:
+    return ", ".join(sorted(str(d).replace("torch.", "") for d in dtypes))
+
+
+@dataclass(frozen=True)
+class OpDescription:
+    """An op, declared once.
+
+    name: the op's name; its custom ops are named after it (see the module docstring).
+    reference: the specification, a pure-PyTorch function with the custom ops' signature.
+    fake: the forward custom op's fake (meta) implementation, for torch.compile.
+    implementations: backend -> a loader returning that backend's ``Capabilities``; it is called
+        only where the backend can run in this process, and imports the backend's kernels (so
+        that their custom ops exist) with a plain import inside the loader.
+    setup_context, backward: the autograd formula (``torch.library.register_autograd``);
+        ``backward(ctx, backward_op, *grads)`` gets the backend's backward op, or None when
+        ``backward_fake`` is None (then ``backward`` is a differentiable PyTorch function).
+        None for an op without gradients.
+    backward_fake: the backward op's fake; given when the backward is an op of its own.
+    double_backward: True when differentiating the backward gives the reference's second
+        derivatives (tested); False refuses it with an error naming the op (the backward op
+        then gets an autograd formula that raises).
+    result: the public value from the custom op's outputs (the reference returns it directly).
+    """
+
+    name: str
+    reference: Callable
+    fake: Callable
+    implementations: Mapping[str, Callable[[], Capabilities]]
+    setup_context: Callable | None = None
+    backward: Callable | None = None
+    backward_fake: Callable | None = None
+    double_backward: bool = False
+    result: Callable | None = None
+
+    def __post_init__(self):
+        if (self.setup_context is None) != (self.backward is None):
+            raise ValueError(f"{self.name}: give both setup_context and backward, or neither")
+        if self.backward is not None and not self.double_backward and self.backward_fake is None:
+            raise ValueError(f"{self.name}: refusing double backward needs a backward op (backward_fake)")
+
+
+@dataclass
+class Op:
+    """A registered op: its dispatch table, what each backend takes, and its custom ops."""
+
+    description: OpDescription
+    implementations: dict[str, Callable] = field(default_factory=dict)
+    capabilities: dict[str, Capabilities] = field(default_factory=dict)
+    custom_ops: dict[str, torch._ops.OpOverload] = field(default_factory=dict)
+    backward_ops: dict[str, torch._ops.OpOverload] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.description.name
+
+    def refusals(self, backend: str, args: tuple) -> list[str]:
+        """Why ``backend`` cannot run a call with these arguments (empty when it can)."""
+        if backend not in self.capabilities:
+            return []
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        return self.capabilities[backend].refusals(backend, tensors[0].device, {t.dtype for t in tensors})
+
+    def __call__(self, *args, backend: str | None = None):
+        """Run the op on the backend chosen for these arguments (see ``fastgen.backends.select``)."""
+        device = next(a.device for a in args if isinstance(a, torch.Tensor))
+        impl = backends.select(self.name, self.implementations, device, backend, lambda b: self.refusals(b, args))
+        return impl(*args)
+
+
+def _custom_op(qualname: str) -> torch._ops.OpOverload | None:
+    namespace, name = qualname.split("::")
+    packet = getattr(getattr(torch.ops, namespace), name, None)
+    return None if packet is None else packet.default
+
+
+def _find(backend: str, description: OpDescription):
+    """The backend's forward and backward custom ops, or None (with a warning) when missing."""
+    forward_name = backends.op_name(backend, description.name)
+    backward_name = backends.op_name(backend, f"_{description.name}_backward")
+    forward = _custom_op(forward_name)
+    backward = _custom_op(backward_name) if description.backward_fake is not None else None
+    if forward is None or (description.backward_fake is not None and backward is None):
+        missing = backward_name if forward is not None else forward_name
         warnings.warn(
-            f"fastgen._C has no op {name!r}: it was built from older sources; rebuild with "
-            "`pip install --no-build-isolation -e .`. The op falls back to its PyTorch reference.",
+            f"{backend} has no op {missing}: fastgen._C was built from older sources; rebuild it with "
+            "`pip install --no-build-isolation -e .`. The op runs on its other backends.",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         return None
-    return getattr(torch.ops.fastgen, name)
+    return forward, backward
 
 
-def refuse_double_backward(qualname: str) -> None:
-    """Make differentiating through a backward op an explicit error, not a silent zero."""
+def _register_autograd(description: OpDescription, forward, backward_op) -> None:
+    def backward(ctx, *grads):
+        return description.backward(ctx, backward_op, *grads)
+
+    torch.library.register_autograd(forward, backward, setup_context=description.setup_context)
+
+
+def _refuse_double_backward(op_name: str, backward_op) -> None:
+    """Differentiating through the backward op is an error naming the op, never a silent zero."""
 
     def backward(ctx, *grads):
-        raise RuntimeError(f"{qualname} does not support double backward (gradients of gradients)")
+        raise RuntimeError(
+            f"{op_name} does not support double backward (gradients of gradients) on this backend; "
+            "use backend='torch' for that"
+        )
 
-    torch.library.register_autograd(qualname, backward, setup_context=lambda ctx, inputs, output: None)
+    torch.library.register_autograd(backward_op, backward, setup_context=lambda ctx, inputs, output: None)
 
 
-def wire_forward_backward(
-    name: str,
-    *,
-    reference: Callable,
-    fake_forward: Callable,
-    fake_backward: Callable,
-    autograd: Callable[[str, Callable], None],
-    triton_module: str,
-) -> dict[str, Callable]:
-    """Wire an op whose backward is an op too, and return its implementations by backend.
+def register(description: OpDescription) -> Op:
+    """Give the description's custom ops their fakes and autograd; return the dispatchable op."""
+    op = Op(description, implementations={"torch": description.reference})
+    registered = set()
+    for backend, load in description.implementations.items():
+        if backends.unavailable_reason(backend) is not None:
+            continue
+        capabilities = load()
+        found = _find(backend, description)
+        if found is None:
+            continue
+        forward, backward_op = found
+        if forward not in registered:  # cpp and cuda share fastgen._C's op
+            registered.add(forward)
+            torch.library.register_fake(forward)(description.fake)
+            if backward_op is not None:
+                torch.library.register_fake(backward_op)(description.backward_fake)
+                if not description.double_backward:
+                    _refuse_double_backward(f"fastgen::{description.name}", backward_op)
+            if description.backward is not None:
+                _register_autograd(description, forward, backward_op)
+        op.capabilities[backend] = capabilities
+        op.custom_ops[backend] = forward
+        if backward_op is not None:
+            op.backward_ops[backend] = backward_op
+        op.implementations[backend] = forward if description.result is None else _public(forward, description.result)
+    return op
 
-    ``fastgen::<name>`` / ``fastgen::_<name>_backward`` (from fastgen._C, serving cpp and cuda) get
-    their fakes, ``autograd(forward_qualname, backward_op)`` and a double-backward refusal; where
-    Triton can run, ``triton_module`` is imported and its ``<name>_triton`` /
-    ``<name>_backward_triton`` ops get the same autograd.
-    """
-    impls = {"torch": reference}
-    forward, backward = compiled_op(name), compiled_op(f"_{name}_backward")
-    if forward is not None and backward is not None:
-        torch.library.register_fake(f"fastgen::{name}")(fake_forward)
-        torch.library.register_fake(f"fastgen::_{name}_backward")(fake_backward)
-        autograd(f"fastgen::{name}", backward)
-        refuse_double_backward(f"fastgen::_{name}_backward")
-        impls["cpp"] = impls["cuda"] = forward
-    if backends.triton_usable():
-        module = importlib.import_module(triton_module)
-        autograd(f"fastgen::{name}_triton", getattr(module, f"{name}_backward_triton"))
-        refuse_double_backward(f"fastgen::_{name}_backward_triton")
-        impls["triton"] = getattr(module, f"{name}_triton")
-    return impls
+
+def _public(forward, result: Callable) -> Callable:
+    return lambda *args: result(forward(*args))

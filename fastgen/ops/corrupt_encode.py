@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import torch
 
-from fastgen import backends
-from fastgen.ops import _checks, seeds
-from fastgen.ops._registry import wire_forward_backward
+from fastgen.ops import _checks, compiled, seeds
+from fastgen.ops._registry import OpDescription, register
 from fastgen.ops.reference.corrupt_encode import corrupt_encode as reference
 
 __all__ = ["corrupt_encode"]
 
 
-def _fake_forward(x, weight, bias, corruption, seed):
+def _fake(x, weight, bias, corruption, seed):
     return x.new_empty((x.shape[0], weight.shape[1]))
 
 
@@ -32,42 +31,37 @@ def _fake_backward(grad_h, h, x, weight, corruption, seed):
     return torch.empty_like(x), torch.empty_like(weight), weight.new_empty(weight.shape[1:])
 
 
-def _autograd(forward_qualname: str, backward_op) -> None:
-    """Backward for (x, weight, bias, corruption, seed): the backward op redraws the mask."""
-
-    def setup_context(ctx, inputs, output):
-        x, weight, _bias, corruption, seed = inputs
-        ctx.save_for_backward(x, weight, output)
-        ctx.corruption, ctx.seed = corruption, seed
-
-    def backward(ctx, grad_h):
-        x, weight, h = ctx.saved_tensors
-        grad_x, grad_weight, grad_bias = backward_op(grad_h.contiguous(), h, x, weight, ctx.corruption, ctx.seed)
-        return grad_x, grad_weight, grad_bias, None, None
-
-    torch.library.register_autograd(forward_qualname, backward, setup_context=setup_context)
+def _setup_context(ctx, inputs, output):
+    x, weight, _bias, corruption, seed = inputs
+    ctx.save_for_backward(x, weight, output)
+    ctx.corruption, ctx.seed = corruption, seed
 
 
-_IMPLEMENTATIONS = wire_forward_backward(
-    "corrupt_encode",
-    reference=reference,
-    fake_forward=_fake_forward,
-    fake_backward=_fake_backward,
-    autograd=_autograd,
-    triton_module="fastgen.ops.triton.corrupt_encode",
+def _backward(ctx, backward_op, grad_h):
+    """The backward op redraws the mask from the seed instead of reading a stored one."""
+    x, weight, h = ctx.saved_tensors
+    grad_x, grad_weight, grad_bias = backward_op(grad_h.contiguous(), h, x, weight, ctx.corruption, ctx.seed)
+    return grad_x, grad_weight, grad_bias, None, None
+
+
+def _triton():
+    from fastgen.ops.triton import corrupt_encode as kernels
+
+    return kernels.CAPABILITIES
+
+
+OP = register(
+    OpDescription(
+        name="corrupt_encode",
+        reference=reference,
+        fake=_fake,
+        implementations={**compiled.implementations("corrupt_encode"), "triton": _triton},
+        setup_context=_setup_context,
+        backward=_backward,
+        backward_fake=_fake_backward,
+        double_backward=False,
+    )
 )
-
-
-def _reasons(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor):
-    def reasons(name: str) -> list[str]:
-        found = []
-        if name != "torch" and not x.dtype == weight.dtype == bias.dtype:
-            found.append(f"{name} needs x, weight and bias in one dtype (got {x.dtype}, {weight.dtype}, {bias.dtype})")
-        if name == "triton" and x.dtype == torch.float64:
-            found.append("the Triton kernels compute in float32; float64 runs on torch, cpp or cuda")
-        return found
-
-    return reasons
 
 
 def corrupt_encode(
@@ -82,10 +76,9 @@ def corrupt_encode(
     """h = sigmoid(mask(x) @ weight + bias), each input zeroed with probability ``corruption``.
 
     Args:
-        x: ``[N, n_visible]``; weight: ``[n_visible, n_hidden]``; bias: ``[n_hidden]``; float16,
-            bfloat16, float32 or float64 (computed in float32, float64 in float64). The compiled
-            backends take one dtype for the three (mixed dtypes run on the reference). Strided
-            inputs are copied.
+        x: ``[N, n_visible]``; weight: ``[n_visible, n_hidden]``; bias: ``[n_hidden]``; floating.
+            The compiled backends take one dtype for the three (mixed dtypes run on the
+            reference; each backend's dtypes: ``OP.capabilities``). Strided inputs are copied.
         corruption: the masking level c, 0 <= c < 1.
         seed: Philox seed of the mask (element (i, j) is dropped when
             tl.rand(seed, i * n_visible + j) < c); drawn from torch's generator when None.
@@ -113,5 +106,4 @@ def corrupt_encode(
     if isinstance(corruption, bool) or not isinstance(corruption, (int, float)) or not 0.0 <= corruption < 1.0:
         raise ValueError(f"corruption must be a number with 0 <= corruption < 1, got {corruption!r}")
     seed = seeds.resolve(seed)
-    impl = backends.select("corrupt_encode", _IMPLEMENTATIONS, x.device, backend, _reasons(x, weight, bias))
-    return impl(x.contiguous(), weight.contiguous(), bias.contiguous(), float(corruption), seed)
+    return OP(x.contiguous(), weight.contiguous(), bias.contiguous(), float(corruption), seed, backend=backend)

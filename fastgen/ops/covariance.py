@@ -10,7 +10,8 @@ Implementations (``backend=``, see ``fastgen.backends``): ``torch`` (the referen
 (centring into one packed buffer, BLAS on the upper-triangle tiles only) and ``triton`` (one
 kernel: centring in the load, the Gram product on the upper-triangle tiles, float32 accumulation,
 3xTF32 tensor-core products on GPUs that have them, which keep float32 accuracy).
-Half-precision inputs are computed in float32; float64 stays float64 (torch and cpp only).
+Half-precision inputs are computed in float32; float64 stays float64 where the backend takes it
+(``COVARIANCE.capabilities``).
 
 Gradients (any backend): with X_c = X - 1 mean^T, d cov = X_c (G + G^T) / (N - 1) for an output
 gradient G (the mean's term vanishes because the rows of X_c sum to 0); for the shifted moments,
@@ -21,15 +22,11 @@ from __future__ import annotations
 
 import torch
 
-from fastgen import backends
-from fastgen.ops import _checks
-from fastgen.ops._registry import compiled_op
+from fastgen.ops import _checks, compiled
+from fastgen.ops._registry import OpDescription, register
 from fastgen.ops.reference import covariance as reference
 
 __all__ = ["covariance", "shifted_moments"]
-
-_covariance_op = compiled_op("covariance")
-_moments_op = compiled_op("shifted_moments")
 
 
 def _fake_covariance(x):
@@ -40,65 +37,55 @@ def _fake_moments(x, shift):
     return x.new_empty((x.shape[0], x.shape[2])), x.new_empty((x.shape[0], x.shape[2], x.shape[2]))
 
 
-def _covariance_autograd(qualname: str) -> None:
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(inputs[0])
-
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        centred = x - x.mean(dim=1, keepdim=True)
-        return centred @ (grad + grad.transpose(-1, -2)) / (x.shape[1] - 1)
-
-    torch.library.register_autograd(qualname, backward, setup_context=setup_context)
+def _save_inputs(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
 
 
-def _moments_autograd(qualname: str) -> None:
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*inputs)
-
-    def backward(ctx, grad_sums, grad_gram):
-        x, shift = ctx.saved_tensors
-        grad_x = torch.zeros_like(x)
-        if grad_sums is not None:
-            grad_x = grad_x + grad_sums.unsqueeze(1)
-        if grad_gram is not None:
-            grad_x = grad_x + (x - shift.unsqueeze(1)) @ (grad_gram + grad_gram.transpose(-1, -2))
-        return grad_x, -grad_x.sum(dim=1)
-
-    torch.library.register_autograd(qualname, backward, setup_context=setup_context)
+def _covariance_backward(ctx, backward_op, grad):
+    """A differentiable PyTorch expression of x: second derivatives are the reference's."""
+    (x,) = ctx.saved_tensors
+    centred = x - x.mean(dim=1, keepdim=True)
+    return centred @ (grad + grad.transpose(-1, -2)) / (x.shape[1] - 1)
 
 
-if _covariance_op is not None:
-    torch.library.register_fake("fastgen::covariance")(_fake_covariance)
-    torch.library.register_fake("fastgen::shifted_moments")(_fake_moments)
-    _covariance_autograd("fastgen::covariance")
-    _moments_autograd("fastgen::shifted_moments")
-
-_triton = None
-if backends.triton_usable():
-    from fastgen.ops.triton import covariance as _triton
-
-    _covariance_autograd("fastgen::covariance_triton")
-    _moments_autograd("fastgen::shifted_moments_triton")
+def _moments_backward(ctx, backward_op, grad_sums, grad_gram):
+    x, shift = ctx.saved_tensors
+    grad_x = torch.zeros_like(x)
+    if grad_sums is not None:
+        grad_x = grad_x + grad_sums.unsqueeze(1)
+    if grad_gram is not None:
+        grad_x = grad_x + (x - shift.unsqueeze(1)) @ (grad_gram + grad_gram.transpose(-1, -2))
+    return grad_x, -grad_x.sum(dim=1)
 
 
-def _implementations(op: str) -> dict:
-    impls = {"torch": getattr(reference, op)}
-    compiled = {"covariance": _covariance_op, "shifted_moments": _moments_op}[op]
-    if compiled is not None:
-        impls["cpp"] = compiled  # CPU only: there is no CUDA kernel, the GPU path is Triton's
-    if _triton is not None:
-        impls["triton"] = getattr(_triton, op)
-    return impls
+def _triton():
+    from fastgen.ops.triton import covariance as kernels
+
+    return kernels.CAPABILITIES
 
 
-def _reasons(dtype: torch.dtype):
-    def reasons(name: str) -> list[str]:
-        if name == "triton" and dtype == torch.float64:
-            return ["triton computes float32 only; float64 runs on torch or cpp"]
-        return []
-
-    return reasons
+COVARIANCE = register(
+    OpDescription(
+        name="covariance",
+        reference=reference.covariance,
+        fake=_fake_covariance,
+        implementations={**compiled.implementations("covariance"), "triton": _triton},
+        setup_context=_save_inputs,
+        backward=_covariance_backward,
+        double_backward=True,
+    )
+)
+SHIFTED_MOMENTS = register(
+    OpDescription(
+        name="shifted_moments",
+        reference=reference.shifted_moments,
+        fake=_fake_moments,
+        implementations={**compiled.implementations("shifted_moments"), "triton": _triton},
+        setup_context=_save_inputs,
+        backward=_moments_backward,
+        double_backward=True,
+    )
+)
 
 
 def _check_x(x, min_rows: int) -> None:
@@ -129,8 +116,7 @@ def covariance(x: torch.Tensor, *, backend: str | None = None) -> torch.Tensor:
     _check_x(x, min_rows=2)
     acc = reference.compute_dtype(x.dtype)
     xb = (x if x.dim() == 3 else x.unsqueeze(0)).to(acc).contiguous()
-    impl = backends.select("covariance", _implementations("covariance"), x.device, backend, _reasons(acc))
-    out = impl(xb).to(x.dtype)
+    out = COVARIANCE(xb, backend=backend).to(x.dtype)
     return out if x.dim() == 3 else out[0]
 
 
@@ -161,6 +147,5 @@ def shifted_moments(
     acc = reference.compute_dtype(x.dtype)
     xb = (x if x.dim() == 3 else x.unsqueeze(0)).to(acc).contiguous()
     cb = (shift if shift.dim() == 2 else shift.unsqueeze(0)).to(acc).contiguous()
-    impl = backends.select("shifted_moments", _implementations("shifted_moments"), x.device, backend, _reasons(acc))
-    sums, gram = impl(xb, cb)
+    sums, gram = SHIFTED_MOMENTS(xb, cb, backend=backend)
     return (sums, gram) if x.dim() == 3 else (sums[0], gram[0])

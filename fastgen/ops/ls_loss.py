@@ -6,24 +6,21 @@
     L_G = 1/2 mean((d_fake - c)^2)
 
 The compiled ops read each score once and return, from that one pass, the loss and its
-gradient in the scores, (d - label) / count. Autograd keeps that gradient (one number per
-sample, as small as the scores themselves) and its backward is a single scaling by the
-incoming gradient: no second kernel re-reads the scores, and the labels need not be kept.
+gradient in the scores, g = (d - label) / count. Autograd saves g (one number per sample) and
+the backward scales it by the incoming gradient: no second kernel re-reads the scores. g is a
+differentiable output of the op, d g / d d = 1 / count, so second derivatives (a gradient
+penalty on D) keep the loss's curvature: the backward of g's incoming gradient v is v / count.
 """
 
 from __future__ import annotations
 
 import torch
 
-from fastgen import backends
-from fastgen.ops import _checks
-from fastgen.ops._registry import compiled_op
+from fastgen.ops import _checks, compiled
+from fastgen.ops._registry import OpDescription, register
 from fastgen.ops.reference import ls_loss as reference
 
 __all__ = ["ls_discriminator_loss", "ls_generator_loss"]
-
-_discriminator_op = compiled_op("ls_discriminator_loss")
-_generator_op = compiled_op("ls_generator_loss")
 
 
 def _fake_discriminator(d_real, d_fake, a, b):
@@ -34,60 +31,53 @@ def _fake_generator(d_fake, c):
     return d_fake.new_empty(()), torch.empty_like(d_fake)
 
 
-def _autograd(qualname: str) -> None:
-    """The op's extra outputs are dloss/dscores; backward scales them by the loss's gradient."""
-
-    def setup_context(ctx, inputs, output):
-        grads = output[1:]
-        ctx.mark_non_differentiable(*grads)
-        ctx.save_for_backward(*grads)
-
-    def backward(ctx, grad_loss, *unused_grads):
-        scaled = tuple(grad_loss * grad for grad in ctx.saved_tensors)
-        return *scaled, *([None] * (len(ctx.needs_input_grad) - len(scaled)))
-
-    torch.library.register_autograd(qualname, backward, setup_context=setup_context)
+def _setup_context(ctx, inputs, output):
+    scores = [t for t in inputs if isinstance(t, torch.Tensor)]
+    ctx.counts = [t.numel() for t in scores]
+    ctx.save_for_backward(*output[1:])
+    ctx.labels = len(inputs) - len(scores)
 
 
-def _loss_only(op):
+def _backward(ctx, backward_op, grad_loss, *grad_gradients):
+    """d/d scores of <grad_loss, L> + sum_k <v_k, g_k> = grad_loss * g_k + v_k / count_k.
+
+    The saved g_k are the op's own outputs, so differentiating this again reaches the op's
+    backward with v_k = grad_loss * (direction) and gives the loss's curvature 1 / count."""
+    grads = []
+    for gradient, incoming, count in zip(ctx.saved_tensors, grad_gradients, ctx.counts, strict=True):
+        total = None if grad_loss is None else grad_loss * gradient
+        if incoming is not None:
+            total = incoming / count if total is None else total + incoming / count
+        grads.append(total)
+    return *grads, *([None] * ctx.labels)
+
+
+def _loss(outputs):
     """The public functions return the loss; the gradient outputs serve autograd."""
-    return lambda *args: op(*args)[0]
+    return outputs[0]
 
 
-if _discriminator_op is not None:
-    torch.library.register_fake("fastgen::ls_discriminator_loss")(_fake_discriminator)
-    torch.library.register_fake("fastgen::ls_generator_loss")(_fake_generator)
-    _autograd("fastgen::ls_discriminator_loss")
-    _autograd("fastgen::ls_generator_loss")
+def _triton():
+    from fastgen.ops.triton import ls_loss as kernels
 
-_triton_discriminator = _triton_generator = None
-if backends.triton_usable():
-    from fastgen.ops.triton.ls_loss import ls_discriminator_loss_triton, ls_generator_loss_triton
-
-    _triton_discriminator, _triton_generator = ls_discriminator_loss_triton, ls_generator_loss_triton
-    _autograd("fastgen::ls_discriminator_loss_triton")
-    _autograd("fastgen::ls_generator_loss_triton")
+    return kernels.CAPABILITIES
 
 
-def _implementations(reference_fn, compiled, triton) -> dict:
-    impls = {"torch": reference_fn}
-    if compiled is not None:
-        impls["cpp"] = impls["cuda"] = _loss_only(compiled)
-    if triton is not None:
-        impls["triton"] = _loss_only(triton)
-    return impls
+def _describe(name: str, reference_fn, fake) -> OpDescription:
+    return OpDescription(
+        name=name,
+        reference=reference_fn,
+        fake=fake,
+        implementations={**compiled.implementations(name), "triton": _triton},
+        setup_context=_setup_context,
+        backward=_backward,
+        double_backward=True,
+        result=_loss,
+    )
 
 
-def _reasons(*scores: torch.Tensor):
-    def reasons(name: str) -> list[str]:
-        found = []
-        if name != "torch" and len({s.dtype for s in scores}) > 1:
-            found.append(f"{name} needs the scores in one dtype (got {', '.join(str(s.dtype) for s in scores)})")
-        if name == "triton" and scores[0].dtype == torch.float64:
-            found.append("the Triton kernel computes in float32; float64 runs on torch, cpp or cuda")
-        return found
-
-    return reasons
+DISCRIMINATOR = register(_describe("ls_discriminator_loss", reference.ls_discriminator_loss, _fake_discriminator))
+GENERATOR = register(_describe("ls_generator_loss", reference.ls_generator_loss, _fake_generator))
 
 
 def _label(value, name: str) -> float:
@@ -103,7 +93,8 @@ def ls_discriminator_loss(
 
     Args:
         d_real, d_fake: the discriminator's outputs on real and generated samples, any shapes
-            (non-empty), floating, on one device; computed in float32 (float64 in float64).
+            (non-empty), floating, on one device (each backend's dtypes:
+            ``DISCRIMINATOR.capabilities``); differentiable twice on every backend.
         a, b: the labels of fake and real samples (Mao et al.: a = -1, b = 1 or a = 0, b = 1).
         backend: "torch", "cpp", "cuda", "triton" or "auto" (see ``fastgen.backends``).
 
@@ -117,9 +108,7 @@ def ls_discriminator_loss(
     if d_real.numel() == 0 or d_fake.numel() == 0:
         raise ValueError("d_real and d_fake must not be empty")
     a, b = _label(a, "a"), _label(b, "b")
-    impls = _implementations(reference.ls_discriminator_loss, _discriminator_op, _triton_discriminator)
-    impl = backends.select("ls_discriminator_loss", impls, d_real.device, backend, _reasons(d_real, d_fake))
-    return impl(d_real.contiguous(), d_fake.contiguous(), a, b)
+    return DISCRIMINATOR(d_real.contiguous(), d_fake.contiguous(), a, b, backend=backend)
 
 
 def ls_generator_loss(d_fake: torch.Tensor, c: float, *, backend: str | None = None) -> torch.Tensor:
@@ -131,6 +120,4 @@ def ls_generator_loss(d_fake: torch.Tensor, c: float, *, backend: str | None = N
     if d_fake.numel() == 0:
         raise ValueError("d_fake must not be empty")
     c = _label(c, "c")
-    impls = _implementations(reference.ls_generator_loss, _generator_op, _triton_generator)
-    impl = backends.select("ls_generator_loss", impls, d_fake.device, backend, _reasons(d_fake))
-    return impl(d_fake.contiguous(), c)
+    return GENERATOR(d_fake.contiguous(), c, backend=backend)

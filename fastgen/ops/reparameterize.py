@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import torch
 
-from fastgen import backends
-from fastgen.ops import _checks, seeds
-from fastgen.ops._registry import wire_forward_backward
+from fastgen.ops import _checks, compiled, seeds
+from fastgen.ops._registry import OpDescription, register
 from fastgen.ops.reference.reparameterize import reparameterize as reference
 
 __all__ = ["reparameterize"]
 
 
-def _fake_forward(mu, logvar, eps, seed):
+def _fake(mu, logvar, eps, seed):
     return torch.empty_like(mu), mu.new_empty(mu.shape[:-1])
 
 
@@ -42,43 +41,41 @@ def _compact(grad_z: torch.Tensor | None, mu: torch.Tensor) -> torch.Tensor:
     return grad_z.contiguous()
 
 
-def _autograd(forward_qualname: str, backward_op) -> None:
-    """Backward for (mu, logvar, eps, seed): the backward op regenerates eps from the seed."""
-
-    def setup_context(ctx, inputs, output):
-        mu, logvar, eps, seed = inputs
-        ctx.save_for_backward(mu, logvar, eps)
-        ctx.seed = seed
-
-    def backward(ctx, grad_z, grad_kl):
-        mu, logvar, eps = ctx.saved_tensors
-        grad_z = _compact(grad_z, mu)
-        grad_kl = mu.new_zeros(mu.shape[:-1]) if grad_kl is None else grad_kl.contiguous()
-        grad_mu, grad_logvar = backward_op(grad_z, grad_kl, mu, logvar, eps, ctx.seed)
-        # eps is usually a constant; if the caller made it require grad, dz/deps = std.
-        grad_eps = grad_z * torch.exp(0.5 * logvar) if ctx.needs_input_grad[2] else None
-        return grad_mu, grad_logvar, grad_eps, None
-
-    torch.library.register_autograd(forward_qualname, backward, setup_context=setup_context)
+def _setup_context(ctx, inputs, output):
+    mu, logvar, eps, seed = inputs
+    ctx.save_for_backward(mu, logvar, eps)
+    ctx.seed = seed
 
 
-_IMPLEMENTATIONS = wire_forward_backward(
-    "reparameterize",
-    reference=reference,
-    fake_forward=_fake_forward,
-    fake_backward=_fake_backward,
-    autograd=_autograd,
-    triton_module="fastgen.ops.triton.reparameterize",
+def _backward(ctx, backward_op, grad_z, grad_kl):
+    """The backward op regenerates eps from the seed instead of reading a stored copy."""
+    mu, logvar, eps = ctx.saved_tensors
+    grad_z = _compact(grad_z, mu)
+    grad_kl = mu.new_zeros(mu.shape[:-1]) if grad_kl is None else grad_kl.contiguous()
+    grad_mu, grad_logvar = backward_op(grad_z, grad_kl, mu, logvar, eps, ctx.seed)
+    # eps is usually a constant; if the caller made it require grad, dz/deps = std.
+    grad_eps = grad_z * torch.exp(0.5 * logvar) if ctx.needs_input_grad[2] else None
+    return grad_mu, grad_logvar, grad_eps, None
+
+
+def _triton():
+    from fastgen.ops.triton import reparameterize as kernels
+
+    return kernels.CAPABILITIES
+
+
+OP = register(
+    OpDescription(
+        name="reparameterize",
+        reference=reference,
+        fake=_fake,
+        implementations={**compiled.implementations("reparameterize"), "triton": _triton},
+        setup_context=_setup_context,
+        backward=_backward,
+        backward_fake=_fake_backward,
+        double_backward=False,
+    )
 )
-
-
-def _reasons(dtype: torch.dtype):
-    def reasons(name: str) -> list[str]:
-        if name == "triton" and dtype == torch.float64:
-            return ["the Triton kernel computes in float32; float64 runs on torch, cpp or cuda"]
-        return []
-
-    return reasons
 
 
 def reparameterize(
@@ -92,8 +89,8 @@ def reparameterize(
     """Sample z = mu + exp(logvar/2) * eps and return it with the per-row KL(q || N(0, I)).
 
     Args:
-        mu, logvar: ``[..., d]`` float16, bfloat16, float32 or float64 (computed in float32,
-            float64 in float64), same shape, dtype and device. Strided inputs are copied.
+        mu, logvar: ``[..., d]`` floating, same shape, dtype and device (each backend's dtypes:
+            ``OP.capabilities``). Strided inputs are copied.
         seed: the Philox seed of eps (eps of element i = tl.randn(seed, i) in row-major order);
             drawn from torch's generator when None (see ``fastgen.ops.seeds.last_seed``).
         eps: use this noise instead of drawing it (shape of mu).
@@ -121,5 +118,4 @@ def reparameterize(
         _checks.same_device(eps, "eps", mu, "mu")
         eps = eps.to(mu.dtype).contiguous()
     seed = seeds.resolve(seed)
-    impl = backends.select("reparameterize", _IMPLEMENTATIONS, mu.device, backend, _reasons(mu.dtype))
-    return impl(mu.contiguous(), logvar.contiguous(), eps, seed)
+    return OP(mu.contiguous(), logvar.contiguous(), eps, seed, backend=backend)

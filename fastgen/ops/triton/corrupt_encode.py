@@ -22,6 +22,14 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
+from fastgen.ops._registry import Capabilities
+
+# Tiles are widened to float32 on load and every dot is a float32 IEEE dot; no float64.
+CAPABILITIES = Capabilities(
+    devices=("cuda",),
+    compute={torch.float16: torch.float32, torch.bfloat16: torch.float32, torch.float32: torch.float32},
+)
+
 
 @triton.jit
 def _masked_tile(x_ptr, rows, cols, n, n_visible, corruption, seed):

@@ -19,6 +19,11 @@ import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
 from fastgen import backends
+from fastgen.ops._registry import Capabilities
+
+# float32 only (ops/covariance.py widens half precision; float64 runs on torch or cpp): tl.dot
+# accumulates in float32, in 3xTF32 on tensor cores.
+CAPABILITIES = Capabilities(devices=("cuda",), compute={torch.float32: torch.float32})
 
 
 @triton.jit

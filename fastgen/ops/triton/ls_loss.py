@@ -10,6 +10,14 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
+from fastgen.ops._registry import Capabilities
+
+# Scores are loaded in their dtype and summed in float32; no float64.
+CAPABILITIES = Capabilities(
+    devices=("cuda",),
+    compute={torch.float16: torch.float32, torch.bfloat16: torch.float32, torch.float32: torch.float32},
+)
+
 _BLOCK = 1024
 
 

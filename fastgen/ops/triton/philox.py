@@ -8,6 +8,11 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
+from fastgen.ops._registry import Capabilities
+
+# int64 element offsets in, float32 tl.rand / tl.randn numbers out.
+CAPABILITIES = Capabilities(devices=("cuda",), compute={torch.int64: torch.float32})
+
 _BLOCK = 1024
 
 

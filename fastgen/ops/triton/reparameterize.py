@@ -9,6 +9,14 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
+from fastgen.ops._registry import Capabilities
+
+# Half precision is loaded in its dtype and computed in float32; no float64 (tl.randn draws float32).
+CAPABILITIES = Capabilities(
+    devices=("cuda",),
+    compute={torch.float16: torch.float32, torch.bfloat16: torch.float32, torch.float32: torch.float32},
+)
+
 
 @triton.jit
 def _noise(eps_ptr, seed, offsets, mask, HAS_EPS: tl.constexpr):
