@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import functools
 import importlib.util
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -61,9 +60,13 @@ def requested(explicit: str | None = None) -> str:
     return _validate(env, "FASTGEN_BACKEND") if env else AUTO
 
 
-@functools.cache
+# Facts of this process, fixed at import (and so plain constants for torch.compile to trace).
+_TRITON_FOUND = importlib.util.find_spec("triton") is not None
+_CUDA_KERNELS = bool(_extension.compiled_info().get("cuda"))
+
+
 def triton_importable() -> bool:
-    return importlib.util.find_spec("triton") is not None
+    return _TRITON_FOUND
 
 
 def triton_interpreted() -> bool:
@@ -77,7 +80,7 @@ def triton_usable() -> bool:
 
 
 def cuda_compiled() -> bool:
-    return bool(_extension.compiled_info().get("cuda"))
+    return _CUDA_KERNELS
 
 
 def unavailable_reason(name: str) -> str | None:

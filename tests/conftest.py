@@ -13,16 +13,11 @@ if not torch.cuda.is_available():
 import pytest  # noqa: E402
 
 import fastgen  # noqa: E402
+from fastgen import backends  # noqa: E402
 
 
 def pytest_report_header(config):
     return f"fastgen backends available: {', '.join(fastgen.available_backends())}"
-
-
-@pytest.fixture(params=fastgen.available_backends())
-def backend_name(request):
-    """Every implementation that can run in this process."""
-    return request.param
 
 
 def device_for(backend: str) -> torch.device:
@@ -30,3 +25,19 @@ def device_for(backend: str) -> torch.device:
     if backend == "cuda" or (backend == "triton" and torch.cuda.is_available()):
         return torch.device("cuda")
     return torch.device("cpu")
+
+
+def _backend_param(name: str):
+    """Tests that put tensors on a GPU carry the ``cuda`` mark, so that ``pytest -m cuda`` selects
+    them (they skip where the backend cannot run)."""
+    on_gpu = name == "cuda" or (name == "triton" and torch.cuda.is_available())
+    return pytest.param(name, marks=[pytest.mark.cuda] if on_gpu else [])
+
+
+@pytest.fixture(params=[_backend_param(name) for name in backends.NAMES])
+def backend_name(request):
+    """Every implementation; skipped, with the reason, where it cannot run in this process."""
+    reason = backends.unavailable_reason(request.param)
+    if reason is not None:
+        pytest.skip(f"{request.param}: {reason}")
+    return request.param

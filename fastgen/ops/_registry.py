@@ -38,7 +38,7 @@ class Capabilities:
             found.append(device_refusal)
         if len(dtypes) > 1:
             found.append(f"{backend} takes its tensors in one dtype (got {_names(dtypes)})")
-        elif dtypes and not dtypes <= self.compute.keys():
+        elif not all(dtype in self.compute for dtype in dtypes):
             taken = ", ".join(f"{_names([d])} (computed in {_names([c])})" for d, c in self.compute.items())
             found.append(f"{backend} takes {taken}; got {_names(dtypes)}")
         return found
@@ -109,7 +109,7 @@ class Op:
 
     def __call__(self, *args, backend: str | None = None):
         """Run the op on the backend chosen for these arguments (see ``fastgen.backends.select``)."""
-        device = next(a.device for a in args if isinstance(a, torch.Tensor))
+        device = [a.device for a in args if isinstance(a, torch.Tensor)][0]
         impl = backends.select(self.name, self.implementations, device, backend, lambda b: self.refusals(b, args))
         return impl(*args)
 
