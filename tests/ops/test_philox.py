@@ -86,15 +86,6 @@ def test_no_correlation_between_neighbouring_offsets_or_seeds():
     assert abs(_correlation(u, v)) < bound
 
 
-def test_bad_arguments():
-    with pytest.raises(TypeError, match="offsets must be an int64"):
-        philox_uniform(torch.arange(3, dtype=torch.int32), 0)
-    with pytest.raises(ValueError, match=r"seed must be in \[0, 2\*\*63 - 1\]"):
-        philox_uniform(torch.arange(3), -1)
-    with pytest.raises(TypeError, match="seed must be an int"):
-        philox_uniform(torch.arange(3), 1.5)
-
-
 def test_seed_from_torch_generator_is_reproducible():
     torch.manual_seed(11)
     first = fastgen.ops.reparameterize(torch.zeros(3, 4), torch.zeros(3, 4))[0]
