@@ -7,11 +7,9 @@ G = sum_i (x_i - c)(x_i - c)^T, the one pass over the data that ``FeatureStats``
 (see ``fastgen.ops.reference.covariance`` for the algebra).
 
 Implementations (``backend=``, see ``fastgen.backends``): ``torch`` (the reference), ``cpp``
-(centring into one packed buffer, BLAS on the upper-triangle tiles only) and ``triton`` (one
-kernel: centring in the load, the Gram product on the upper-triangle tiles, float32 accumulation,
-3xTF32 tensor-core products on GPUs that have them, which keep float32 accuracy).
-Half-precision inputs are computed in float32; float64 stays float64 where the backend takes it
-(``COVARIANCE.capabilities``).
+(csrc/covariance) and ``triton`` (fastgen/ops/triton/covariance.py); what each takes is stated
+next to its kernels (``COVARIANCE.capabilities``). The public functions widen half precision to
+float32 before dispatch.
 
 Gradients (any backend): with X_c = X - 1 mean^T, d cov = X_c (G + G^T) / (N - 1) for an output
 gradient G (the mean's term vanishes because the rows of X_c sum to 0); for the shifted moments,
