@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import multiprocessing
 import os
 import re
@@ -63,25 +64,29 @@ class Spec:
     description: str
 
 
+def kernel_name(launch) -> str:
+    return launch.kernel.fn.__name__
+
+
 def spec_of(launch) -> Spec:
     """The specialisation Triton's JIT gives ``launch``'s arguments (its ``native_specialize_impl``
     rules: pointers and ints divisible by 16 get tt.divisibility; an int equal to 1 becomes a
     constant; ints outside int32 are i64; floats are fp32)."""
-    params = launch.kernel.params
-    names = [p.name for p in params]
+    names = list(inspect.signature(launch.kernel.fn).parameters)
+    # (Read from the Python function, so that planning also works where @triton.jit is interpreted.)
+    unspecialised = {p.name for p in getattr(launch.kernel, "params", ()) if p.do_not_specialize}
     runtime = [n for n in names if n not in launch.constexprs]
     if len(runtime) != len(launch.args):
-        raise ValueError(f"{launch.kernel.__name__} takes {runtime}, got {len(launch.args)} arguments")
+        raise ValueError(f"{kernel_name(launch)} takes {runtime}, got {len(launch.args)} arguments")
     values = dict(zip(runtime, launch.args, strict=True))
     signature, constexprs, attrs, parts = {}, {}, {}, []
-    for index, param in enumerate(params):
-        name = param.name
+    for index, name in enumerate(names):
         if name in launch.constexprs:
             signature[name], constexprs[name] = "constexpr", launch.constexprs[name]
             parts.append(f"{name}={launch.constexprs[name]}")
             continue
         value = values[name]
-        specialise = not getattr(param, "do_not_specialize", False)
+        specialise = name not in unspecialised
         if isinstance(value, torch.Tensor):
             signature[name] = "*" + _POINTER_TYPES[value.dtype]
             attrs[(index,)] = [["tt.divisibility", 16]]  # torch allocations are 16-byte aligned
@@ -99,7 +104,7 @@ def spec_of(launch) -> Spec:
         elif isinstance(value, float):
             signature[name] = "fp32"
         else:
-            raise TypeError(f"{launch.kernel.__name__}: cannot specialise argument {name}={value!r}")
+            raise TypeError(f"{kernel_name(launch)}: cannot specialise argument {name}={value!r}")
     pointers = sorted({t[1:] for t in signature.values() if t.startswith("*")})
     description = f"{'/'.join(pointers)} " + " ".join(parts)
     return Spec(signature, constexprs, attrs, description)
@@ -153,7 +158,7 @@ def compile_job(job: Job) -> tuple[bool, list[str]]:
     """Compile one launch for one arch; (ok, the row's cells)."""
     label, launch = _launch_of(job)
     spec = spec_of(launch)
-    name = launch.kernel.__name__
+    name = kernel_name(launch)
     row = [f"{job.module}.{name}", f"{job.dtype} {label}: {spec.description}", f"sm_{job.arch}"]
     try:
         source = ASTSource(launch.kernel, spec.signature, spec.constexprs, spec.attrs)
@@ -183,7 +188,7 @@ def plan(quick: bool, only: str | None) -> list[Job]:
         for dtype in dtypes:
             for shape in shapes:
                 for case, (_, launch) in enumerate(module.aot_cases(shape, dtype)):
-                    name = launch.kernel.__name__
+                    name = kernel_name(launch)
                     if "." in (only or "") and name != only.split(".", 1)[1]:
                         continue
                     spec = spec_of(launch)
