@@ -110,7 +110,7 @@ def _block(size: int) -> int:
     """A tile side: at least 16 (tl.dot's minimum), at most 32. The IEEE float32 dots run on FMA
     units, with every tile and the mask's Philox draws in registers: 64-wide tiles needed 255
     registers and spilled up to 1.7 KB per thread on sm_80 (and on sm_90 in bfloat16), 32-wide ones
-    take <= 128 and spill nothing (scripts/triton_aot.py); the speed is for a GPU run to confirm."""
+    take <= 128 and spill at most 20 bytes (scripts/triton_aot.py); a GPU run is to confirm the speed."""
     return max(16, min(32, triton.next_power_of_2(max(size, 1))))
 
 
