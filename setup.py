@@ -4,7 +4,8 @@ C++ CPU kernels are always built. CUDA kernels are built when FASTGEN_CUDA says 
   FASTGEN_CUDA=1     build them; a missing nvcc or a CPU-only torch is an error
   FASTGEN_CUDA=0     skip them
   FASTGEN_CUDA=auto  (default) build them when nvcc and a CUDA build of torch are found
-TORCH_CUDA_ARCH_LIST picks the GPU architectures (default "8.0;9.0" when no GPU is visible),
+TORCH_CUDA_ARCH_LIST picks the GPU architectures (default "8.0;9.0+PTX" when no GPU is visible:
+A100 and H100 machine code, plus sm_90 PTX that newer GPUs compile at load time),
 MAX_JOBS caps parallel compilation, DEBUG=1 builds without optimisation and with symbols.
 
 Build against the torch already installed: `pip install --no-build-isolation .`
@@ -151,7 +152,7 @@ def extensions():
         # shadow nvcc's. The .cu files include no library headers.
         cxx_flags += [flag for d in _cuda_library_includes() for flag in ("-idirafter", d)]
         if not os.environ.get("TORCH_CUDA_ARCH_LIST") and not torch.cuda.is_available():
-            os.environ["TORCH_CUDA_ARCH_LIST"] = "8.0;9.0"  # A100, H100
+            os.environ["TORCH_CUDA_ARCH_LIST"] = "8.0;9.0+PTX"  # A100, H100, and PTX for what comes after
         archs = os.environ.get("TORCH_CUDA_ARCH_LIST", "visible GPUs")
         define_macros.append(("FASTGEN_WITH_CUDA", None))
         define_macros.append(("FASTGEN_CUDA_ARCHS", f'"{archs}"'))

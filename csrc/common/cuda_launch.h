@@ -18,6 +18,24 @@ __device__ inline T warp_sum(T value) {
   return value;
 }
 
+// The sum of value over the block, valid in thread 0; every thread of the block must call it
+// (blockDim.x a multiple of the warp size, at most 1024). The order of the additions depends
+// only on blockDim, so the result is deterministic.
+template <typename T>
+__device__ inline T block_sum(T value) {
+  __shared__ T warp_sums[1024 / kWarp];
+  value = warp_sum(value);
+  const int lane = threadIdx.x % kWarp;
+  const int warp = threadIdx.x / kWarp;
+  if (lane == 0) warp_sums[warp] = value;
+  __syncthreads();
+  if (warp == 0) {
+    value = lane < static_cast<int>(blockDim.x / kWarp) ? warp_sums[lane] : T(0);
+    value = warp_sum(value);
+  }
+  return value;
+}
+
 inline unsigned ceil_div(int64_t a, int64_t b) { return static_cast<unsigned>((a + b - 1) / b); }
 
 }  // namespace fastgen

@@ -6,6 +6,11 @@
 // The packed x~ lives only during one call (it is never saved for backward). Checks,
 // allocation and launches on the current stream under a device guard are here; the kernels
 // are in corrupt_encode_cuda.cu.
+// The GEMMs run in IEEE float32 whatever torch.backends.cuda.matmul.allow_tf32 says
+// (at::NoTF32Guard, thread-local): the op's contract is "computed in float32" on every backend
+// (the Triton kernels force input_precision="ieee", the CPU computes in float32), and a TF32 flag
+// set for some other network would otherwise move h by ~1e-3 here and only here.
+// Masking (corruption > 0) under CUDA-graph capture is refused (see common/cuda_host.h).
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -13,6 +18,7 @@
 
 #include <tuple>
 
+#include "common/cuda_host.h"
 #include "common/dispatch.h"
 #include "common/math.h"
 #include "corrupt_encode/corrupt_encode_host.h"
@@ -48,6 +54,8 @@ at::Tensor forward_cuda(const at::Tensor& x, const at::Tensor& weight, const at:
                         int64_t seed) {
   const Layout layout = check_forward(x, weight, bias, corruption);
   const c10::cuda::CUDAGuard guard(x.device());
+  if (corruption > 0.0) refuse_graph_capture("corrupt_encode");
+  const at::NoTF32Guard ieee_float32;
   const at::Tensor pre = at::mm(masked_input(x, static_cast<float>(corruption), seed_bits(seed)),
                                 weight.to(acc_dtype(x)));
   at::Tensor h = at::empty({layout.n, layout.n_hidden}, x.options());
@@ -64,6 +72,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(const at::Tensor& g
                                                              double corruption, int64_t seed) {
   check_backward(grad_h, h, x, weight, corruption);
   const c10::cuda::CUDAGuard guard(x.device());
+  if (corruption > 0.0) refuse_graph_capture("_corrupt_encode_backward");
+  const at::NoTF32Guard ieee_float32;
   const float c = static_cast<float>(corruption);
   const uint64_t key = seed_bits(seed);
   const cudaStream_t stream = at::cuda::getCurrentCUDAStream();

@@ -1,5 +1,6 @@
 // CUDA registration of fastgen::reparameterize: checks, allocation and the launch on the
-// current stream under a device guard; the kernels are in reparameterize_cuda.cu.
+// current stream under a device guard; the kernels are in reparameterize_cuda.cu. Drawing the
+// noise under CUDA-graph capture is refused (see common/cuda_host.h).
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -7,6 +8,7 @@
 
 #include <tuple>
 
+#include "common/cuda_host.h"
 #include "common/dispatch.h"
 #include "reparameterize/reparameterize_host.h"
 
@@ -31,6 +33,7 @@ std::tuple<at::Tensor, at::Tensor> forward_cuda(const at::Tensor& mu, const at::
                                                 const std::optional<at::Tensor>& eps, int64_t seed) {
   const Layout layout = check_forward(mu, logvar, eps);
   const c10::cuda::CUDAGuard guard(mu.device());
+  if (!eps) refuse_graph_capture("reparameterize");
   at::Tensor z = at::empty_like(mu);
   at::Tensor kl = empty_kl(mu);
   FASTGEN_DISPATCH_FLOATING(mu.scalar_type(), "reparameterize_cuda", [&] {
@@ -47,6 +50,7 @@ std::tuple<at::Tensor, at::Tensor> backward_cuda(const at::Tensor& grad_z, const
                                                  const std::optional<at::Tensor>& eps, int64_t seed) {
   const Layout layout = check_backward(grad_z, grad_kl, mu, logvar, eps);
   const c10::cuda::CUDAGuard guard(mu.device());
+  if (!eps) refuse_graph_capture("_reparameterize_backward");
   at::Tensor grad_mu = at::empty_like(mu);
   at::Tensor grad_logvar = at::empty_like(mu);
   FASTGEN_DISPATCH_FLOATING(mu.scalar_type(), "reparameterize_backward_cuda", [&] {

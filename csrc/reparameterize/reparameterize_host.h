@@ -44,13 +44,19 @@ inline Layout check_backward(const at::Tensor& grad_z, const at::Tensor& grad_kl
   } else {
     check_like(grad_z, mu, "grad_z");
   }
-  TORCH_CHECK(grad_kl.numel() == layout.rows && grad_kl.is_contiguous(),
-              "grad_kl must be contiguous with one value per row");
+  TORCH_CHECK(grad_kl.sizes() == mu.sizes().slice(0, mu.dim() - 1) && grad_kl.is_contiguous(),
+              "grad_kl must be contiguous with one value per row of mu (shape mu.shape[:-1])");
   TORCH_CHECK(grad_kl.scalar_type() == mu.scalar_type(), "grad_kl must have the dtype of mu");
+  TORCH_CHECK(grad_kl.device() == mu.device(), "grad_kl must be on the device of mu");
   return layout;
 }
 
-inline at::Tensor empty_kl(const at::Tensor& mu) { return at::empty(mu.sizes().slice(0, mu.dim() - 1), mu.options()); }
+// kl [...]: every row is written by the kernels, except when d = 0, where no kernel runs and
+// the KL of an empty latent is 0.
+inline at::Tensor empty_kl(const at::Tensor& mu) {
+  const auto shape = mu.sizes().slice(0, mu.dim() - 1);
+  return mu.size(-1) == 0 ? at::zeros(shape, mu.options()) : at::empty(shape, mu.options());
+}
 
 }  // namespace reparameterize
 }  // namespace fastgen

@@ -15,6 +15,7 @@ COMMANDS = {
     "stats": ("fastgen.cli.stats", "precompute the feature statistics (mu, sigma) of an image folder into a .npz"),
     "train": ("fastgen.cli.train", "train dae, gan, lsgan, dcgan or vae; write samples, curves, metrics, checkpoints"),
     "sample": ("fastgen.cli.sample", "draw a grid of samples from a trained run"),
+    "selftest": ("fastgen.cli.selftest", "check every op on every backend usable here against the reference"),
 }
 
 

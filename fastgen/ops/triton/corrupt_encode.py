@@ -13,6 +13,7 @@ Every dot runs on float32 operands with input_precision="ieee" (no TF32), as the
 the C++ paths compute: float16/bfloat16 tiles are widened on load (exactly), dpre is float32.
 A native half-precision dot would be faster on tensor cores; it is left for when a GPU can
 measure it (the interpreter's bfloat16 dot is not exact, so it could not be tested here).
+Masking (corruption > 0) under CUDA-graph capture is refused: the seed is fixed at launch.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
-from torch.library import triton_op, wrap_triton
+from torch.library import triton_op
 
 from fastgen.ops._registry import Capabilities
+from fastgen.ops.triton._launch import AotCases, Launch, meta, refuse_graph_capture
 
 # Tiles are widened to float32 on load and every dot is a float32 IEEE dot; no float64.
 CAPABILITIES = Capabilities(
@@ -112,24 +114,62 @@ def _grad_w_kernel(grad_h_ptr, h_ptr, x_ptr, grad_w_ptr, grad_b_ptr, n, n_visibl
 
 
 def _block(size: int) -> int:
-    """A tile side: at least 16 (tl.dot's minimum), at most 64."""
-    return max(16, min(64, triton.next_power_of_2(max(size, 1))))
+    """A tile side: at least 16 (tl.dot's minimum), at most 32. The IEEE float32 dots run on FMA
+    units, with every tile and the mask's Philox draws in registers: 64-wide tiles needed 255
+    registers and spilled up to 1.7 KB per thread on sm_80 (and on sm_90 in bfloat16), 32-wide ones
+    take <= 128 and spill at most 20 bytes (scripts/triton_aot.py); a GPU run is to confirm the speed."""
+    return max(16, min(32, triton.next_power_of_2(max(size, 1))))
+
+
+def _forward_launch(x, weight, bias, h, corruption: float, seed: int) -> Launch:
+    n, n_visible = x.shape
+    n_hidden = weight.shape[1]
+    bm, bn, bk = _block(n), _block(n_hidden), _block(n_visible)
+    return Launch(
+        _forward_kernel, (triton.cdiv(n, bm), triton.cdiv(n_hidden, bn)),
+        (x, weight, bias, h, n, n_visible, n_hidden, float(corruption), int(seed)),
+        dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk),
+    )  # fmt: skip
+
+
+def _grad_x_launch(grad_h, h, weight, grad_x, corruption: float, seed: int) -> Launch:
+    n, n_visible = grad_x.shape
+    n_hidden = weight.shape[1]
+    bm, bn, bk = _block(n), _block(n_hidden), _block(n_visible)
+    return Launch(
+        _grad_x_kernel, (triton.cdiv(n, bm), triton.cdiv(n_visible, bk)),
+        (grad_h, h, weight, grad_x, n, n_visible, n_hidden, float(corruption), int(seed)),
+        dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk),
+    )  # fmt: skip
+
+
+def _grad_w_launch(grad_h, h, x, grad_w, grad_b, corruption: float, seed: int) -> Launch:
+    n, n_visible = x.shape
+    n_hidden = grad_w.shape[1]
+    bm, bn, bk = _block(n), _block(n_hidden), _block(n_visible)
+    # At least one block of n_visible, so that grad_b is written even when n_visible = 0.
+    grid = (max(1, triton.cdiv(n_visible, bk)), triton.cdiv(n_hidden, bn))
+    return Launch(
+        _grad_w_kernel, grid, (grad_h, h, x, grad_w, grad_b, n, n_visible, n_hidden, float(corruption), int(seed)),
+        dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk),
+    )  # fmt: skip
+
+
+def _refuse_capture(op: str, x: torch.Tensor, corruption: float) -> None:
+    if corruption > 0:
+        refuse_graph_capture(op, x.device)
 
 
 @triton_op("fastgen::corrupt_encode_triton", mutates_args=())
 def corrupt_encode_triton(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, corruption: float, seed: int
 ) -> torch.Tensor:
-    n, n_visible = x.shape
+    n = x.shape[0]
     n_hidden = weight.shape[1]
     h = x.new_empty((n, n_hidden))
     if n and n_hidden:
-        bm, bn, bk = _block(n), _block(n_hidden), _block(n_visible)
-        grid = (triton.cdiv(n, bm), triton.cdiv(n_hidden, bn))
-        wrap_triton(_forward_kernel)[grid](
-            x, weight, bias, h, n, n_visible, n_hidden, float(corruption), int(seed),
-            BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
-        )  # fmt: skip
+        _refuse_capture("corrupt_encode_triton", x, corruption)
+        _forward_launch(x, weight, bias, h, corruption, seed).run()
     return h
 
 
@@ -142,17 +182,27 @@ def corrupt_encode_backward_triton(
     grad_x = torch.empty_like(x)
     grad_w = torch.empty_like(weight)
     grad_b = weight.new_empty((n_hidden,))
-    bm, bn, bk = _block(n), _block(n_hidden), _block(n_visible)
+    _refuse_capture("_corrupt_encode_backward_triton", x, corruption)
     if n and n_visible:
-        wrap_triton(_grad_x_kernel)[(triton.cdiv(n, bm), triton.cdiv(n_visible, bk))](
-            grad_h, h, weight, grad_x, n, n_visible, n_hidden, float(corruption), int(seed),
-            BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
-        )  # fmt: skip
+        _grad_x_launch(grad_h, h, weight, grad_x, corruption, seed).run()
     if n_hidden:
-        # At least one block of n_visible, so that grad_b is written even when n_visible = 0.
-        grid = (max(1, triton.cdiv(n_visible, bk)), triton.cdiv(n_hidden, bn))
-        wrap_triton(_grad_w_kernel)[grid](
-            grad_h, h, x, grad_w, grad_b, n, n_visible, n_hidden, float(corruption), int(seed),
-            BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
-        )  # fmt: skip
+        _grad_w_launch(grad_h, h, x, grad_w, grad_b, corruption, seed).run()
     return grad_x, grad_w, grad_b
+
+
+# Ahead-of-time compilation (scripts/triton_aot.py): shapes [N, n_visible, n_hidden] that reach
+# every tile side _block picks (16, 32) with and without 16-divisible sizes; the first is the
+# MNIST DAE of the benchmarks.
+AOT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+AOT_SHAPES = ((256, 784, 1024), (1, 5, 3), (33, 20, 40), (1024, 784, 1024))
+
+
+def aot_cases(shape: tuple[int, int, int], dtype: torch.dtype) -> AotCases:
+    n, n_visible, n_hidden = shape
+    x, h = meta(n, n_visible, dtype=dtype), meta(n, n_hidden, dtype=dtype)
+    weight, bias = meta(n_visible, n_hidden, dtype=dtype), meta(n_hidden, dtype=dtype)
+    seed = 2**40 + 7  # drawn seeds are 63-bit: Triton passes them as int64
+    label = f"{shape}"
+    yield label, _forward_launch(x, weight, bias, h, 0.3, seed)
+    yield label, _grad_x_launch(h, h, weight, x, 0.3, seed)
+    yield label, _grad_w_launch(h, h, x, weight, bias, 0.3, seed)

@@ -2,7 +2,9 @@
 covariance built on them.
 
 One program owns one output tile G[I, J] with J >= I (G is symmetric: the lower tiles are written
-as transposes of the upper ones, never computed). It walks the N rows in BLOCK_N chunks, centring
+as transposes of the upper ones, never computed; a diagonal tile keeps its upper triangle and
+mirrors it, so G is bit-symmetric even where the tile's product is not, as under tf32x3, and
+each diagonal tile is written once). It walks the N rows in BLOCK_N chunks, centring
 both operands as they are loaded (x - c, masked rows contribute 0), and accumulates their product
 in float32 with tl.dot. Precision: ``"tf32x3"`` on GPUs with tensor cores (the 3xTF32 split,
 a_hi b_hi + a_hi b_lo + a_lo b_hi, which keeps float32 accuracy while using the tensor cores),
@@ -16,10 +18,11 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
-from torch.library import triton_op, wrap_triton
+from torch.library import triton_op
 
 from fastgen import backends
 from fastgen.ops._registry import Capabilities
+from fastgen.ops.triton._launch import AotCases, Launch, meta
 
 # float32 only (ops/covariance.py widens half precision; float64 runs on torch or cpp): tl.dot
 # accumulates in float32, in 3xTF32 on tensor cores.
@@ -56,16 +59,37 @@ def _shifted_moments_kernel(x_ptr, shift_ptr, sums_ptr, gram_ptr, n, d,
         col_sum += tl.sum(a, axis=0)
     gram_ptr += b * d * d
     mask = (cols_i[:, None] < d) & (cols_j[None, :] < d)
-    tl.store(gram_ptr + cols_i[:, None] * d + cols_j[None, :], acc, mask=mask)
-    tl.store(gram_ptr + cols_j[None, :] * d + cols_i[:, None], acc, mask=mask)
+    upper = cols_i[:, None].to(tl.int64) * d + cols_j[None, :]
     if tile_i == tile_j:
+        acc = tl.where(cols_i[:, None] <= cols_j[None, :], acc, tl.trans(acc))
+        tl.store(gram_ptr + upper, acc, mask=mask)
         tl.store(sums_ptr + b * d + cols_i, col_sum, mask=cols_i < d)
+    else:
+        tl.store(gram_ptr + upper, acc, mask=mask)
+        tl.store(gram_ptr + cols_j[None, :].to(tl.int64) * d + cols_i[:, None], acc, mask=mask)
 
 
 def _precision(device: torch.device) -> str:
     if backends.triton_interpreted() or device.type != "cuda":
         return "ieee"
-    return "tf32x3" if torch.cuda.get_device_capability(device)[0] >= 8 else "ieee"
+    return precision_for(torch.cuda.get_device_capability(device)[0])
+
+
+def precision_for(capability_major: int) -> str:
+    """The dot precision on a GPU: 3xTF32 on tensor-core GPUs (sm_80 and newer), else IEEE."""
+    return "tf32x3" if capability_major >= 8 else "ieee"
+
+
+def _moments_launch(x, shift, sums, gram, precision: str) -> Launch:
+    sets, n, d = x.shape
+    block_d = 64 if d > 32 else 32  # tl.dot needs tiles of at least 16; 32 keeps small d cheap
+    tiles = triton.cdiv(d, block_d)
+    return Launch(
+        _shifted_moments_kernel,
+        (tiles, tiles, sets),
+        (x, shift, sums, gram, n, d),
+        dict(PRECISION=precision, BLOCK_D=block_d, BLOCK_N=32),
+    )
 
 
 @triton_op("fastgen::shifted_moments_triton", mutates_args=())
@@ -76,11 +100,7 @@ def shifted_moments(x: torch.Tensor, shift: torch.Tensor) -> tuple[torch.Tensor,
     sums = x.new_zeros((sets, d))
     gram = x.new_zeros((sets, d, d))
     if n and d:
-        block_d = 64 if d > 32 else 32  # tl.dot needs tiles of at least 16; 32 keeps small d cheap
-        tiles = triton.cdiv(d, block_d)
-        wrap_triton(_shifted_moments_kernel)[(tiles, tiles, sets)](
-            x, shift, sums, gram, n, d, PRECISION=_precision(x.device), BLOCK_D=block_d, BLOCK_N=32
-        )
+        _moments_launch(x, shift, sums, gram, _precision(x.device)).run()
     return sums, gram
 
 
@@ -91,3 +111,17 @@ def covariance(x: torch.Tensor) -> torch.Tensor:
     mean = x.mean(dim=1)
     sums, gram = shifted_moments(x, mean)
     return (gram - sums.unsqueeze(2) * sums.unsqueeze(1) / n) / (n - 1)
+
+
+# Ahead-of-time compilation (scripts/triton_aot.py): float32 features [B, N, d] reaching both
+# tile sides (32 for d <= 32, else 64) with and without 16-divisible sizes, in the precision the
+# launcher picks on sm_80/sm_90 (tf32x3); the first is the FID feature size.
+AOT_DTYPES = (torch.float32,)
+AOT_SHAPES = ((1, 4096, 2048), (1, 10, 3), (2, 100, 64), (1, 37, 100))
+
+
+def aot_cases(shape: tuple[int, int, int], dtype: torch.dtype) -> AotCases:
+    sets, n, d = shape
+    x = meta(sets, n, d, dtype=dtype)
+    launch = _moments_launch(x, meta(sets, d), meta(sets, d), meta(sets, d, d), precision_for(8))
+    yield f"{shape}", launch

@@ -1,15 +1,17 @@
 """Triton kernels of the VAE reparameterization: a program handles BLOCK_R rows, walking the
 latent dimension in BLOCK_D chunks; eps comes from tl.randn(seed, element offset), the same
-Philox stream as the C++ kernels and the reference, and is redrawn in backward."""
+Philox stream as the C++ kernels and the reference, and is redrawn in backward. Row indices are
+int64 (rows x d can pass 2^31). Drawing the noise under CUDA-graph capture is refused."""
 
 from __future__ import annotations
 
 import torch
 import triton
 import triton.language as tl
-from torch.library import triton_op, wrap_triton
+from torch.library import triton_op
 
 from fastgen.ops._registry import Capabilities
+from fastgen.ops.triton._launch import AotCases, Launch, meta, refuse_graph_capture
 
 # Half precision is loaded in its dtype and computed in float32; no float64 (tl.randn draws float32).
 CAPABILITIES = Capabilities(
@@ -28,7 +30,7 @@ def _noise(eps_ptr, seed, offsets, mask, HAS_EPS: tl.constexpr):
 @triton.jit
 def _forward_kernel(mu_ptr, logvar_ptr, eps_ptr, z_ptr, kl_ptr, rows, d, seed,
                     HAS_EPS: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr):  # fmt: skip
-    row = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
+    row = tl.program_id(0).to(tl.int64) * BLOCK_R + tl.arange(0, BLOCK_R)
     row_ok = row < rows
     kl = tl.zeros((BLOCK_R,), dtype=tl.float32)
     for start in range(0, d, BLOCK_D):
@@ -49,7 +51,7 @@ def _forward_kernel(mu_ptr, logvar_ptr, eps_ptr, z_ptr, kl_ptr, rows, d, seed,
 def _backward_kernel(grad_z_ptr, grad_z_stride, grad_kl_ptr, mu_ptr, logvar_ptr, eps_ptr, grad_mu_ptr,
                      grad_logvar_ptr, rows, d, seed,
                      HAS_EPS: tl.constexpr, BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr):  # fmt: skip
-    row = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
+    row = tl.program_id(0).to(tl.int64) * BLOCK_R + tl.arange(0, BLOCK_R)
     row_ok = row < rows
     grad_kl = tl.load(grad_kl_ptr + row, mask=row_ok, other=0.0).to(tl.float32)[:, None]
     for start in range(0, d, BLOCK_D):
@@ -67,10 +69,39 @@ def _backward_kernel(grad_z_ptr, grad_z_stride, grad_kl_ptr, mu_ptr, logvar_ptr,
         tl.store(grad_logvar_ptr + offsets, grad_logvar.to(grad_logvar_ptr.dtype.element_ty), mask=mask)
 
 
+# Elements per program: 1024 is 8 per thread of the 4 warps. Each element draws its own Philox
+# normal, and 4096 per program needed 255 registers and spilled (d = 17, ptxas for sm_80 and
+# sm_90, see scripts/triton_aot.py); at 1024 the kernels take <= 128 registers and spill nothing.
+_TILE = 1024
+
+
 def _blocks(rows: int, d: int) -> tuple[int, int, tuple[int]]:
-    block_d = min(triton.next_power_of_2(max(d, 1)), 1024)
-    block_r = max(1, min(triton.next_power_of_2(max(rows, 1)), 4096 // block_d))
+    block_d = min(triton.next_power_of_2(max(d, 1)), _TILE)
+    block_r = max(1, min(triton.next_power_of_2(max(rows, 1)), _TILE // block_d))
     return block_r, block_d, (triton.cdiv(rows, block_r),)
+
+
+def _forward_launch(mu, logvar, eps, z, kl, seed: int) -> Launch:
+    d = mu.shape[-1]
+    rows = mu.numel() // d
+    block_r, block_d, grid = _blocks(rows, d)
+    return Launch(
+        _forward_kernel, grid, (mu, logvar, mu if eps is None else eps, z, kl, rows, d, int(seed)),
+        dict(HAS_EPS=eps is not None, BLOCK_R=block_r, BLOCK_D=block_d),
+    )  # fmt: skip
+
+
+def _backward_launch(grad_z, grad_kl, mu, logvar, eps, grad_mu, grad_logvar, seed: int) -> Launch:
+    d = mu.shape[-1]
+    rows = mu.numel() // d
+    block_r, block_d, grid = _blocks(rows, d)
+    grad_z_stride = 0 if grad_z.numel() == 1 else 1
+    return Launch(
+        _backward_kernel, grid,
+        (grad_z, grad_z_stride, grad_kl, mu, logvar, mu if eps is None else eps, grad_mu, grad_logvar, rows, d,
+         int(seed)),
+        dict(HAS_EPS=eps is not None, BLOCK_R=block_r, BLOCK_D=block_d),
+    )  # fmt: skip
 
 
 @triton_op("fastgen::reparameterize_triton", mutates_args=())
@@ -82,11 +113,9 @@ def reparameterize_triton(
     z = torch.empty_like(mu)
     kl = mu.new_empty(mu.shape[:-1])
     if rows:
-        block_r, block_d, grid = _blocks(rows, d)
-        wrap_triton(_forward_kernel)[grid](
-            mu, logvar, mu if eps is None else eps, z, kl, rows, d, int(seed),
-            HAS_EPS=eps is not None, BLOCK_R=block_r, BLOCK_D=block_d,
-        )  # fmt: skip
+        if eps is None:
+            refuse_graph_capture("reparameterize_triton", mu.device)
+        _forward_launch(mu, logvar, eps, z, kl, seed).run()
     else:
         kl.zero_()
     return z, kl
@@ -106,10 +135,26 @@ def reparameterize_backward_triton(
     grad_mu = torch.empty_like(mu)
     grad_logvar = torch.empty_like(mu)
     if rows:
-        block_r, block_d, grid = _blocks(rows, d)
-        wrap_triton(_backward_kernel)[grid](
-            grad_z, 0 if grad_z.numel() == 1 else 1, grad_kl, mu, logvar, mu if eps is None else eps,
-            grad_mu, grad_logvar, rows, d, int(seed),
-            HAS_EPS=eps is not None, BLOCK_R=block_r, BLOCK_D=block_d,
-        )  # fmt: skip
+        if eps is None:
+            refuse_graph_capture("_reparameterize_backward_triton", mu.device)
+        _backward_launch(grad_z, grad_kl, mu, logvar, eps, grad_mu, grad_logvar, seed).run()
     return grad_mu, grad_logvar
+
+
+# Ahead-of-time compilation (scripts/triton_aot.py): the dtypes the kernels take and shapes
+# [rows, d] that reach every block choice of _blocks (d = 1 is Triton's constant-1 specialisation,
+# d % 16 == 0 or not its divisibility one); the first shape is the typical VAE latent.
+AOT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+AOT_SHAPES = ((128, 32), (4096, 1024), (1000, 17), (3, 1), (2, 3000))
+
+
+def aot_cases(shape: tuple[int, int], dtype: torch.dtype) -> AotCases:
+    mu, logvar, out = meta(*shape, dtype=dtype), meta(*shape, dtype=dtype), meta(*shape, dtype=dtype)
+    kl = meta(shape[0], dtype=dtype)
+    seed = 2**40 + 7  # drawn seeds are 63-bit: Triton passes them as int64
+    for eps in (None, meta(*shape, dtype=dtype)):
+        noise = "philox" if eps is None else "eps"
+        yield f"{noise} {shape}", _forward_launch(mu, logvar, eps, out, kl, seed)
+        yield f"{noise} {shape}", _backward_launch(out, kl, mu, logvar, eps, out, out, seed)
+    # grad_z of z.sum() arrives as one value (stride 0, where the stride is otherwise the constant 1)
+    yield f"broadcast grad_z {shape}", _backward_launch(meta(1, dtype=dtype), kl, mu, logvar, None, out, out, seed)

@@ -1,0 +1,200 @@
+"""What a GPU run needs beyond the numerics of tests/ops: CUDA-graph capture refused for the random
+ops (their Philox seed is fixed at launch), TF32-proof GEMMs, the device guard (tensors on a
+second GPU), multi-block reductions, bit-symmetric covariance tiles, and the host checks of the
+C++ ops (d = 0, the device of grad_kl). Tests that need a GPU carry pytest.mark.cuda; the few
+that check the same host code on the CPU run everywhere."""
+
+import pytest
+import torch
+
+import fastgen
+from fastgen import ops
+
+HAS_GPU = torch.cuda.is_available()
+cuda = pytest.mark.cuda
+needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="needs a CUDA GPU")
+GPU_BACKENDS = [name for name in ("cuda", "triton") if name in fastgen.available_backends()] if HAS_GPU else []
+gpu_backends = pytest.mark.parametrize("backend", GPU_BACKENDS or ["cuda"])
+
+
+def _devices():
+    yield pytest.param(torch.device("cpu"), id="cpu")
+    yield pytest.param(torch.device("cuda"), id="cuda", marks=[cuda, needs_gpu])
+
+
+def _compiled_op_available():
+    return fastgen.backends.unavailable_reason("cpp") is None
+
+
+# -- CUDA graphs -----------------------------------------------------------------------------------
+
+
+@cuda
+@needs_gpu
+@gpu_backends
+def test_random_ops_refuse_cuda_graph_capture(backend):
+    gen = torch.Generator().manual_seed(0)
+    mu, logvar = torch.randn(2, 8, 16, generator=gen).cuda()
+    x, weight, bias = torch.rand(8, 16, generator=gen).cuda(), torch.randn(16, 4).cuda(), torch.zeros(4).cuda()
+    calls = {
+        "reparameterize": lambda: ops.reparameterize(mu, logvar, seed=3, backend=backend),
+        "corrupt_encode": lambda: ops.corrupt_encode(x, weight, bias, corruption=0.5, seed=3, backend=backend),
+    }
+    for name, call in calls.items():
+        call()  # compiles (Triton) and warms up outside the capture
+        torch.cuda.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with pytest.raises(RuntimeError, match="cannot be captured in a CUDA graph"), torch.cuda.graph(graph):
+            call()
+        torch.cuda.synchronize()
+        assert call() is not None, name  # the process is still usable after the refusal
+
+
+@cuda
+@needs_gpu
+@gpu_backends
+def test_deterministic_ops_replay_under_cuda_graph(backend):
+    """Ops without a seed (and reparameterize given eps) capture and replay: new inputs copied into
+    the static tensors give the eager results."""
+    gen = torch.Generator().manual_seed(1)
+    d_real, d_fake = torch.randn(2, 3000, generator=gen).cuda()
+    mu, logvar, eps = torch.randn(3, 64, 32, generator=gen).cuda()
+    ops.ls_discriminator_loss(d_real, d_fake, 0.0, 1.0, backend=backend)
+    ops.reparameterize(mu, logvar, eps=eps, backend=backend)
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        loss = ops.ls_discriminator_loss(d_real, d_fake, 0.0, 1.0, backend=backend)
+        z, kl = ops.reparameterize(mu, logvar, eps=eps, backend=backend)
+    for source in (d_real, d_fake, mu, logvar, eps):
+        source.copy_(torch.randn(source.shape, generator=gen).cuda())
+    graph.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(loss, ops.ls_discriminator_loss(d_real, d_fake, 0.0, 1.0, backend=backend))
+    z_eager, kl_eager = ops.reparameterize(mu, logvar, eps=eps, backend=backend)
+    assert torch.equal(z, z_eager) and torch.equal(kl, kl_eager)
+
+
+# -- TF32 ------------------------------------------------------------------------------------------
+
+
+@cuda
+@needs_gpu
+def test_cuda_corrupt_encode_ignores_the_tf32_flag():
+    """The GEMMs run in IEEE float32 whatever allow_tf32 says (at::NoTF32Guard): same bits, and
+    within float32 accuracy of the float64 reference (TF32 would be ~1e-3 off)."""
+    if "cuda" not in fastgen.available_backends():
+        pytest.skip("fastgen._C has no CUDA kernels")
+    gen = torch.Generator().manual_seed(2)
+    x = torch.rand(256, 784, generator=gen).cuda().requires_grad_()
+    weight = (torch.randn(784, 512, generator=gen) / 28).cuda().requires_grad_()
+    bias = torch.zeros(512).cuda().requires_grad_()
+    results = []
+    saved = torch.backends.cuda.matmul.allow_tf32
+    try:
+        for allow in (False, True):
+            torch.backends.cuda.matmul.allow_tf32 = allow
+            h = ops.corrupt_encode(x, weight, bias, corruption=0.3, seed=5, backend="cuda")
+            grads = torch.autograd.grad(h.sum(), (x, weight, bias))
+            results.append((h.detach(), *grads))
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = saved
+    for ieee, with_flag in zip(*results, strict=True):
+        assert torch.equal(ieee, with_flag)
+    h64 = ops.corrupt_encode(x.double(), weight.double(), bias.double(), corruption=0.3, seed=5, backend="torch")
+    torch.testing.assert_close(results[0][0].double(), h64.detach(), rtol=0, atol=1e-5)
+
+
+# -- device guard ----------------------------------------------------------------------------------
+
+
+@cuda
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
+@gpu_backends
+def test_tensors_on_the_second_gpu(backend):
+    """With cuda:0 current, ops on cuda:1 tensors run on cuda:1 and give cuda:0's results."""
+    gen = torch.Generator().manual_seed(4)
+    mu, logvar = torch.randn(2, 33, 17, generator=gen)
+    scores = torch.randn(2, 5000, generator=gen)
+    features = torch.randn(300, 70, generator=gen)
+    torch.cuda.set_device(0)
+    results = []
+    for device in ("cuda:0", "cuda:1"):
+        z, kl = ops.reparameterize(mu.to(device), logvar.to(device), seed=9, backend=backend)
+        loss = ops.ls_discriminator_loss(scores[0].to(device), scores[1].to(device), 0.0, 1.0, backend=backend)
+        assert z.device == torch.device(device) and loss.device == torch.device(device)
+        outputs = [z, kl, loss]
+        if backend == "triton":
+            outputs.append(ops.covariance(features.to(device), backend=backend))
+        torch.cuda.synchronize(device)
+        results.append([t.cpu() for t in outputs])
+    for first, second in zip(*results, strict=True):
+        assert torch.equal(first, second)
+
+
+# -- reductions and covariance tiles --------------------------------------------------------------
+
+
+@cuda
+@needs_gpu
+@gpu_backends
+def test_ls_loss_over_many_blocks_is_exact_and_deterministic(backend):
+    gen = torch.Generator().manual_seed(6)
+    d_real, d_fake = torch.randn(2, 2**20, generator=gen).cuda()
+    first = ops.ls_discriminator_loss(d_real, d_fake, 0.0, 1.0, backend=backend)
+    second = ops.ls_discriminator_loss(d_real, d_fake, 0.0, 1.0, backend=backend)
+    assert torch.equal(first, second)
+    expected = ops.ls_discriminator_loss(d_real.double().cpu(), d_fake.double().cpu(), 0.0, 1.0, backend="torch")
+    # float32 partial sums over 2^20 terms: relative error well under 1e-5 with a tree reduction
+    torch.testing.assert_close(first.double().cpu(), expected, rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("device", list(_devices()))
+def test_triton_covariance_is_bit_symmetric(device):
+    """Diagonal tiles keep their upper triangle and mirror it (tf32x3 products are not symmetric)."""
+    if "triton" not in fastgen.available_backends():
+        pytest.skip("triton is not usable here")
+    if device.type == "cpu" and HAS_GPU:
+        pytest.skip("Triton runs on CPU tensors only under the interpreter, without a GPU")
+    gen = torch.Generator().manual_seed(7)
+    x = (torch.randn(130, 100, generator=gen) * torch.linspace(0.1, 10, 100) + 5).to(device)
+    cov = ops.covariance(x, backend="triton")
+    assert torch.equal(cov, cov.T)
+    torch.testing.assert_close(cov.double().cpu(), torch.cov(x.double().cpu().T), rtol=1e-4, atol=1e-4)
+
+
+# -- host checks of the C++ ops --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("device", list(_devices()))
+def test_cpp_reparameterize_with_empty_latent_returns_zero_kl(device):
+    if device.type == "cpu" and not _compiled_op_available():
+        pytest.skip("fastgen._C is not built")
+    if device.type == "cuda" and "cuda" not in fastgen.available_backends():
+        pytest.skip("fastgen._C has no CUDA kernels")
+    mu = torch.empty(4, 3, 0, device=device)
+    z, kl = torch.ops.fastgen.reparameterize(mu, mu.clone(), None, 1)
+    assert z.shape == (4, 3, 0) and kl.shape == (4, 3)
+    assert torch.equal(kl, torch.zeros(4, 3, device=device))
+    grad_mu, grad_logvar = torch.ops.fastgen._reparameterize_backward(
+        torch.empty_like(mu), torch.ones(4, 3, device=device), mu, mu.clone(), None, 1
+    )
+    assert grad_mu.shape == grad_logvar.shape == (4, 3, 0)
+
+
+@cuda
+@needs_gpu
+def test_cuda_reparameterize_backward_checks_the_device_of_grad_kl():
+    if "cuda" not in fastgen.available_backends():
+        pytest.skip("fastgen._C has no CUDA kernels")
+    mu = torch.randn(4, 8, device="cuda")
+    with pytest.raises(RuntimeError, match="grad_kl must be on the device of mu"):
+        torch.ops.fastgen._reparameterize_backward(torch.ones_like(mu), torch.ones(4), mu, mu.clone(), None, 1)
+
+
+def test_cpp_reparameterize_backward_checks_the_shape_of_grad_kl():
+    if not _compiled_op_available():
+        pytest.skip("fastgen._C is not built")
+    mu = torch.randn(4, 8)
+    with pytest.raises(RuntimeError, match="grad_kl must be contiguous with one value per row"):
+        torch.ops.fastgen._reparameterize_backward(torch.ones_like(mu), torch.ones(5), mu, mu.clone(), None, 1)
