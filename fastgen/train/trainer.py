@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
-from fastgen.train.checkpoint import atomic_write, load_checkpoint, save_checkpoint, write_json
+from fastgen._files import remove_stale_temporaries
+from fastgen.train.checkpoint import RunCheckpoints, atomic_write, write_json
+from fastgen.train.distributed import any_rank, barrier
+from fastgen.train.signals import Interrupted, stop_requested
 
 __all__ = ["CHECKPOINT_NAME", "CONFIG_NAME", "LOG_NAME", "Callback", "Trainer", "shuffled_indices"]
 
@@ -69,6 +73,8 @@ class Trainer:
         lr: overrides the model's default learning rate.
         log_every: steps between training-loss records (means over the window) in the log.
         checkpoint_every: steps between checkpoints (one more at the end).
+        keep_checkpoints: how many checkpoints the run folder keeps (the newest ``checkpoint.pt``
+            and older ``checkpoint-STEP.pt``; see ``RunCheckpoints``).
         config: JSON-serialisable description of the run (model name and options...), saved in
             ``config.json`` and in each checkpoint so that ``fastgen sample`` can rebuild the model.
         sampler: ``(epoch) -> LongTensor`` of item indices for that epoch; the default shuffles
@@ -89,6 +95,7 @@ class Trainer:
         device: str | torch.device = "cpu",
         log_every: int = 50,
         checkpoint_every: int = 500,
+        keep_checkpoints: int = 2,
         callbacks: Sequence[Callback] = (),
         config: dict | None = None,
         sampler: Callable[[int], torch.Tensor] | None = None,
@@ -111,6 +118,7 @@ class Trainer:
         self.config = dict(config or {})
         self.sampler = sampler or (lambda epoch: shuffled_indices(self.data.shape[0], self.seed, epoch))
         self.rank = rank
+        self.checkpoints = RunCheckpoints(self.out_dir, keep_checkpoints, CHECKPOINT_NAME)
         self.optimizers = model.make_optimizers(lr)
         self.step = 0
         self.window: dict[str, float] = {}  # sums of each loss since the last log record
@@ -174,7 +182,7 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         if self.is_main:
-            save_checkpoint(self.checkpoint_path, self.state_dict())
+            self.checkpoints.save(self.state_dict())
 
     # ----- outputs -----
 
@@ -193,7 +201,7 @@ class Trainer:
         if not self.is_main:
             return
         if resume:
-            if not self.checkpoint_path.is_file():
+            if not self.checkpoints.paths():
                 raise FileNotFoundError(f"cannot resume: no {CHECKPOINT_NAME} in {self.out_dir}")
             return
         if self.out_dir.exists() and any(self.out_dir.iterdir()):
@@ -220,9 +228,7 @@ class Trainer:
         """Train until ``steps``; with ``resume``, continue from ``out_dir``'s checkpoint."""
         self._prepare_run_dir(resume)
         if resume:
-            self.load_state_dict(load_checkpoint(self.checkpoint_path, self.device))
-            if self.is_main:
-                self._drop_log_after(self.step)
+            self._resume()
         else:
             torch.manual_seed(self.seed)
         self.model.train()
@@ -235,7 +241,38 @@ class Trainer:
             self._callbacks("on_step", losses)
             if self.step % self.checkpoint_every == 0 or self.step == self.steps:
                 self.save_checkpoint()
+            self._stop_if_requested()
         self._callbacks("on_end")
+
+    # ----- faults (TRAIN-FAULTS: fastgen.train.checkpoint, fastgen.train.signals) -----
+
+    def _resume(self) -> None:
+        """Continue from the newest readable checkpoint (warning about each unreadable one passed
+        over), after deleting what writes interrupted by a kill left behind; config.json then
+        records the run as it continues (a longer ``steps``, new cadences)."""
+        if self.is_main:
+            remove_stale_temporaries(self.out_dir)
+            remove_stale_temporaries(self.out_dir / "samples")
+        state = self.checkpoints.load_newest(self.device, warn=self.is_main)
+        if state is None:
+            raise FileNotFoundError(f"cannot resume: no readable checkpoint in {self.out_dir}")
+        self.load_state_dict(state)
+        if self.is_main:
+            self._drop_log_after(self.step)
+            if self.config:
+                write_json(self.out_dir / CONFIG_NAME, self.config)
+
+    def _stop_if_requested(self) -> None:
+        """After a step: if any rank received SIGINT/SIGTERM (inside ``signals.graceful_stop``),
+        every rank stops here, with a checkpoint of this step, and raises ``Interrupted``."""
+        signum = stop_requested()
+        if not any_rank(signum is not None):
+            return
+        if self.checkpoints.newest_step != self.step:
+            self.save_checkpoint()
+        barrier()  # no rank exits (ending the job under torchrun) before rank 0 has written it
+        self._callbacks("on_end")
+        raise Interrupted(self.step, signum or signal.SIGTERM)
 
     def _accumulate(self, losses: dict[str, float]) -> None:
         for name, value in losses.items():

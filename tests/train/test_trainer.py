@@ -1,7 +1,6 @@
 """The Trainer: every model trains a few steps, checkpoints are atomic and safe, resume is exact."""
 
 import json
-import pickle
 
 import pytest
 import torch
@@ -9,6 +8,7 @@ import torch
 from fastgen import DCGAN, GAN, LSGAN, VAE, DenoisingAutoencoder
 from fastgen.train import Callback, Trainer, load_checkpoint, save_checkpoint, shuffled_indices
 from fastgen.train.callbacks import LossCurves, SampleGrid
+from fastgen.train.checkpoint import CheckpointError
 from fastgen.train.metrics import DigitsScorer, evaluate_model
 
 TINY = {
@@ -108,7 +108,7 @@ class Payload:
 def test_checkpoint_load_refuses_arbitrary_objects(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"step": 1, "payload": Payload()}, path)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(CheckpointError, match="pickled Python objects"):
         load_checkpoint(path)
 
 
