@@ -10,20 +10,26 @@ no collective is ever called, so a single process runs exactly as it would witho
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 import torch
 import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 __all__ = [
+    "ReplicatedNetworks",
     "all_reduce_sum",
     "any_rank",
     "barrier",
+    "broadcast_buffers",
     "broadcast_object",
+    "gather_rows",
     "is_distributed",
     "is_main",
     "launched_by_torchrun",
     "local_rank",
     "rank",
+    "share",
     "setup",
     "teardown",
     "world_size",
@@ -126,3 +132,100 @@ def barrier() -> None:
     """Wait for every rank (a no-op when not distributed)."""
     if is_distributed():
         dist.barrier()
+
+
+def broadcast_buffers(module: torch.nn.Module) -> None:
+    """Give every rank rank 0's buffers (BatchNorm's running statistics); a no-op when not distributed."""
+    if is_distributed():
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)
+
+
+def gather_rows(rows: torch.Tensor) -> torch.Tensor:
+    """The rows ``[n_r, ...]`` of every rank concatenated in rank order, on every rank (on the CPU).
+
+    For small results (samples' logits, 2-D points); ``rows`` itself when not distributed.
+    """
+    if not is_distributed():
+        return rows
+    parts: list = [None] * world_size()
+    dist.all_gather_object(parts, rows.cpu())
+    return torch.cat(parts)
+
+
+def share(count: int) -> int:
+    """This rank's part of ``count`` items split as evenly as possible (the first ranks take one more)."""
+    return count // world_size() + (rank() < count % world_size())
+
+
+class ReplicatedNetworks:
+    """A model's networks under ``DistributedDataParallel``, swapped in while a training step runs.
+
+    fastgen's models own their training step (a GAN's takes two backward passes, one per
+    network), so DDP cannot wrap the model as a whole: it wraps each child network that holds
+    trainable parameters (a GAN's generator and discriminator, a VAE's encoder and decoder).
+    ``active()`` puts the wrappers in place of the children for one step, so every forward the
+    step runs goes through DDP and its backward all-reduces (averages) the gradients; outside it
+    the model is its plain self, so checkpoints hold unwrapped state dicts and rank 0's sampling
+    and evaluation run no collective. Parameters the model holds directly (the DAE's tied
+    weights, a Gaussian VAE's scale) are used without any child's forward, which DDP needs to
+    see; their gradients are averaged by one all-reduce just before each optimizer step (what
+    DDP computes, without its overlap with the backward pass).
+
+    Buffers are not broadcast at each forward (``broadcast_buffers=False``): that in-place copy
+    would clobber BatchNorm statistics saved for the backward of a network run twice per step
+    (a discriminator on real then generated images). Training-mode BatchNorm normalises with the
+    batch's statistics, so the running statistics never feed back into training; they are made
+    rank 0's before each evaluation (``broadcast_buffers``), or kept equal throughout by
+    ``sync_bn`` (``SyncBatchNorm``: batch statistics over all ranks' batches; CUDA only).
+    """
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, *, sync_bn: bool = False):
+        if sync_bn:
+            if device.type != "cuda":
+                raise ValueError("sync_bn needs CUDA: SyncBatchNorm synchronises batches on GPUs only")
+            for name, child in list(model.named_children()):
+                setattr(model, name, torch.nn.SyncBatchNorm.convert_sync_batchnorm(child))
+        device_ids = [device.index] if device.type == "cuda" else None
+        self.model = model
+        self.wrappers = {
+            name: DistributedDataParallel(child, device_ids=device_ids, broadcast_buffers=False)
+            for name, child in model.named_children()
+            if any(p.requires_grad for p in child.parameters())
+        }
+        self.direct = [p for p in model.parameters(recurse=False) if p.requires_grad]
+        for parameter in self.direct:  # DDP makes its children's start equal; do the same for these
+            dist.broadcast(parameter.data, src=0)
+
+    @contextmanager
+    def active(self):
+        children = {name: getattr(self.model, name) for name in self.wrappers}
+        for name, wrapper in self.wrappers.items():
+            setattr(self.model, name, wrapper)
+        try:
+            yield
+        finally:
+            for name, child in children.items():
+                setattr(self.model, name, child)
+
+    def watch(self, optimizers: dict[str, torch.optim.Optimizer]) -> None:
+        """Average the gradients of the model's own parameters before each step of ``optimizers``."""
+        direct = {id(p) for p in self.direct}
+        for optimizer in optimizers.values():
+            mine = [p for group in optimizer.param_groups for p in group["params"] if id(p) in direct]
+            if mine:
+                optimizer.register_step_pre_hook(lambda optimizer, args, kwargs, mine=mine: _average_gradients(mine))
+
+
+def _average_gradients(parameters: list[torch.nn.Parameter]) -> None:
+    with_grad = [p for p in parameters if p.grad is not None]
+    if not with_grad:
+        return
+    flat = torch.cat([p.grad.reshape(-1) for p in with_grad])
+    dist.all_reduce(flat)
+    flat /= world_size()
+    offset = 0
+    for parameter in with_grad:
+        count = parameter.grad.numel()
+        parameter.grad.copy_(flat[offset : offset + count].view_as(parameter.grad))
+        offset += count

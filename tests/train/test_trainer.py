@@ -163,7 +163,7 @@ def test_digits_scorer_ranks_real_digits_far_above_noise():
     noise = torch.rand(300, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     on_real, on_noise = scorer(other_real), scorer(noise)
     assert on_real["digits_fid"] < 5 < 100 < on_noise["digits_fid"]
-    assert on_real["inception_score"] > 7 and on_noise["inception_score"] < 2
+    assert on_real["digits_is"] > 7 and on_noise["digits_is"] < 2
 
 
 def test_evaluate_model_on_the_ring_of_gaussians():
