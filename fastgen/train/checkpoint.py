@@ -27,11 +27,13 @@ import torch
 from fastgen._files import atomic_write
 
 __all__ = [
+    "REQUIRED_KEYS",
     "CheckpointError",
     "CheckpointSkipped",
     "RunCheckpoints",
     "atomic_write",
     "load_checkpoint",
+    "load_run_checkpoint",
     "save_checkpoint",
     "write_json",
 ]
@@ -149,16 +151,24 @@ class RunCheckpoints:
             if older_step not in kept:
                 path.unlink(missing_ok=True)
 
-    def load_newest(self, map_location: str | torch.device = "cpu", warn: bool = True) -> dict | None:
-        """The newest readable checkpoint (``None`` if there is none); each unreadable one passed
-        over on the way is named in a :class:`CheckpointSkipped` warning (when ``warn``)."""
+    def first_readable(self, map_location: str | torch.device = "cpu") -> tuple[dict | None, list[CheckpointError]]:
+        """The newest readable checkpoint (``None`` if there is none) and the errors of the
+        unreadable ones passed over on the way, newest first."""
+        errors = []
         for path in self.paths():
             try:
                 state = load_run_checkpoint(path, map_location)
             except CheckpointError as error:
-                if warn:
-                    warnings.warn(f"skipped checkpoint: {error}", CheckpointSkipped, stacklevel=2)
+                errors.append(error)
                 continue
             self._newest_step = int(state["step"]) if path == self.newest else None
-            return state
-        return None
+            return state, errors
+        return None, errors
+
+    def load_newest(self, map_location: str | torch.device = "cpu", warn: bool = True) -> dict | None:
+        """``first_readable``, naming each unreadable checkpoint passed over in a
+        :class:`CheckpointSkipped` warning (when ``warn``)."""
+        state, errors = self.first_readable(map_location)
+        for error in errors if warn else ():
+            warnings.warn(f"skipping an unreadable checkpoint: {error}", CheckpointSkipped, stacklevel=2)
+        return state
