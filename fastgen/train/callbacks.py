@@ -22,16 +22,17 @@ __all__ = ["LossCurves", "Metrics", "ProgressBar", "SampleGrid", "default_callba
 SMOOTHING = 0.9  # exponential moving average of the losses shown in the progress bar
 
 
-def write_png(path: Path, figure_or_grid) -> None:
-    """Write a matplotlib figure, or a ``[N, C, H, W]`` image batch as a grid, to ``path`` atomically."""
+def write_png(path: Path, figure_or_grid, image_format: str = "png") -> None:
+    """Write a matplotlib figure, or a ``[N, C, H, W]`` image batch as a grid, to ``path`` atomically
+    (as PNG, or as ``image_format``: "jpeg", "webp")."""
     buffer = io.BytesIO()
     if isinstance(figure_or_grid, torch.Tensor):
         from torchvision.utils import save_image
 
         count = figure_or_grid.shape[0]
-        save_image(figure_or_grid, buffer, format="png", nrow=max(1, round(count**0.5)), padding=2)
+        save_image(figure_or_grid, buffer, format=image_format, nrow=max(1, round(count**0.5)), padding=2)
     else:
-        figure_or_grid.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        figure_or_grid.savefig(buffer, format=image_format, dpi=100, bbox_inches="tight")
     atomic_write(path, lambda file: file.write(buffer.getvalue()))
 
 
