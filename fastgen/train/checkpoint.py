@@ -86,7 +86,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path} is empty")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError) as error:
+    except OSError:  # the file could not be read at all (permissions, I/O): not its content's fault
+        raise
+    except Exception as error:  # garbage makes the unpickler fail in many ways (struct.error, KeyError...)
         raise CheckpointError(f"{path} {_unreadable_reason(error)}") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} holds a {type(state).__name__}, not a checkpoint's dict")
