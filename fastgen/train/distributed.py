@@ -23,6 +23,7 @@ __all__ = [
     "barrier",
     "broadcast_buffers",
     "broadcast_object",
+    "gather_objects",
     "gather_rows",
     "is_distributed",
     "is_main",
@@ -148,9 +149,16 @@ def gather_rows(rows: torch.Tensor) -> torch.Tensor:
     """
     if not is_distributed():
         return rows
-    parts: list = [None] * world_size()
-    dist.all_gather_object(parts, rows.cpu())
-    return torch.cat(parts)
+    return torch.cat(gather_objects(rows.cpu()))
+
+
+def gather_objects(value) -> list:
+    """Every rank's ``value`` (picklable), in rank order, on every rank (``[value]`` when not distributed)."""
+    if not is_distributed():
+        return [value]
+    values: list = [None] * world_size()
+    dist.all_gather_object(values, value)
+    return values
 
 
 def share(count: int) -> int:
@@ -172,7 +180,7 @@ class ReplicatedNetworks:
     see; their gradients are averaged by one all-reduce just before each optimizer step (what
     DDP computes, without its overlap with the backward pass).
 
-    Buffers are not broadcast at each forward (``broadcast_buffers=False``): that in-place copy
+    Buffers are not synchronised at each forward (``forward_sync_buffers=False``): that in-place copy
     would clobber BatchNorm statistics saved for the backward of a network run twice per step
     (a discriminator on real then generated images). Training-mode BatchNorm normalises with the
     batch's statistics, so the running statistics never feed back into training; they are made
@@ -189,7 +197,7 @@ class ReplicatedNetworks:
         device_ids = [device.index] if device.type == "cuda" else None
         self.model = model
         self.wrappers = {
-            name: DistributedDataParallel(child, device_ids=device_ids, broadcast_buffers=False)
+            name: DistributedDataParallel(child, device_ids=device_ids, forward_sync_buffers=False)
             for name, child in model.named_children()
             if any(p.requires_grad for p in child.parameters())
         }
