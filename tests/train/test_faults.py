@@ -1,0 +1,150 @@
+"""Faults of a real `fastgen train` process: SIGINT/SIGTERM stop it with a checkpoint of the step
+reached, SIGKILLs at random moments cost nothing but time (the resumed run is bit-identical to one
+never stopped), and torchrun's restart of a killed worker with --auto-resume finishes the run."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from fastgen.cli import main
+from fastgen.train.checkpoint import RunCheckpoints
+
+ROOT = Path(__file__).resolve().parents[2]
+# a tiny GAN on the ring of Gaussians: about a millisecond a step, so the processes below spend
+# their time importing torch; only the cadences under test write files
+TINY = ["gan", "--data", "gaussians", "--no-progress", "--batch-size", "16", "--eval-samples", "100"]
+TINY += ["--option", "hidden=8", "--option", "latent_dim=4", "--option", "layers=1"]
+TINY += ["--eval-every", "100000", "--sample-every", "100000"]
+TIMEOUT = 180  # seconds for any one process, on a loaded 2-core machine
+
+
+def environment() -> dict:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env.pop("RANK", None)  # never inherit a launcher's process group
+    return env
+
+
+def start(*argv, out: Path, log: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "fastgen", "train", *argv, "--out", str(out)]
+    with log.open("w") as sink:
+        return subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=environment(), cwd=out.parent)
+
+
+def wait_until(condition, process: subprocess.Popen, what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"the process ended (exit {process.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def logged_steps(out: Path) -> int:
+    """The last step with a training-loss record (every 50 steps) in metrics.jsonl."""
+    try:
+        lines = (out / "metrics.jsonl").read_text().splitlines()
+    except FileNotFoundError:
+        return 0
+    return max((json.loads(line)["step"] for line in lines if '"train"' in line), default=0)
+
+
+def modified(path: Path) -> int | None:
+    """When ``path`` was last written (``None`` while it does not exist: a checkpoint is moved aside
+    to ``checkpoint-STEP.pt`` just before its successor is written)."""
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    first, second = torch.load(a / "checkpoint.pt"), torch.load(b / "checkpoint.pt")
+    assert first["step"] == second["step"]
+    for key, value in first["model"].items():
+        assert torch.equal(value, second["model"][key]), key
+    for name, optimizer in first["optimizers"].items():
+        for index, values in optimizer["state"].items():
+            for key, value in values.items():
+                assert torch.equal(
+                    torch.as_tensor(value), torch.as_tensor(second["optimizers"][name]["state"][index][key])
+                )
+    log = [json.loads(line) for line in (a / "metrics.jsonl").read_text().splitlines()]
+    assert log == [json.loads(line) for line in (b / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stop_signal_checkpoints_the_step_reached(tmp_path, signum):
+    out = tmp_path / "stopped"
+    process = start(*TINY, "--steps", "1000000", "--checkpoint-every", "100000", out=out, log=tmp_path / "log")
+    wait_until(lambda: logged_steps(out) >= 50, process, "the first training steps")
+    process.send_signal(signum)
+    assert process.wait(TIMEOUT) == 128 + signum
+    printed = (tmp_path / "log").read_text()
+    assert "Traceback" not in printed
+    last = printed.strip().splitlines()[-1]
+    step = int(last.split("interrupted at step ")[1].split(";")[0])
+    assert last == f"interrupted at step {step}; continue with: fastgen train gan --resume --out {out}"
+    assert step >= 50 and torch.load(out / "checkpoint.pt")["step"] == step
+
+    # the stopped run, continued 7 steps further, equals a run that went there without stopping
+    assert main(["train", "gan", "--resume", "--out", str(out), "--steps", str(step + 7), "--no-progress"]) == 0
+    straight = tmp_path / "straight"
+    assert main(["train", *TINY, "--steps", str(step + 7), "--checkpoint-every", "100000", "--out", str(straight)]) == 0
+    assert_same_run(straight, out)
+
+
+def test_random_sigkills_and_auto_resumes_give_the_weights_of_an_unbroken_run(tmp_path):
+    steps, every = 2000, 25
+    run = [*TINY, "--steps", str(steps), "--checkpoint-every", str(every), "--auto-resume"]
+    out, chance = tmp_path / "killed", random.Random(0)
+    for kill in range(3):
+        before = modified(out / "checkpoint.pt")
+        process = start(*run, out=out, log=tmp_path / f"log{kill}")
+
+        def wrote_a_checkpoint():
+            return modified(out / "checkpoint.pt") not in (before, None)
+
+        wait_until(wrote_a_checkpoint, process, f"a checkpoint before kill {kill + 1}")
+        time.sleep(chance.uniform(0, 0.2))  # anywhere: inside a step, a log write, a checkpoint write
+        process.kill()
+        process.wait(TIMEOUT)
+        assert RunCheckpoints(out).load_newest()["step"] < steps, "the run finished before it was killed"
+    assert main(["train", *run, "--out", str(out)]) == 0
+    assert not list(out.glob(".*.tmp"))
+    straight = tmp_path / "straight"
+    assert main(["train", *run, "--out", str(straight)]) == 0
+    assert_same_run(straight, out)
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds torchrun's worker through /proc")
+def test_torchrun_restarts_a_killed_worker_and_the_run_reaches_its_last_step(tmp_path):
+    out, steps = tmp_path / "run", 2000
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1"]
+    command += ["--max-restarts", "1", "-m", "fastgen", "train", *TINY, "--steps", str(steps)]
+    command += ["--checkpoint-every", "25", "--auto-resume", "--out", str(out)]
+    with (tmp_path / "log").open("w") as sink:
+        launcher = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=environment(), cwd=tmp_path)
+    wait_until(lambda: (out / "checkpoint.pt").exists(), launcher, "the worker's first checkpoint")
+    workers = children(launcher.pid)
+    assert len(workers) == 1
+    os.kill(workers[0], signal.SIGKILL)
+    assert launcher.wait(TIMEOUT) == 0, (tmp_path / "log").read_text()[-3000:]
+    assert "resuming from step" in (tmp_path / "log").read_text()
+    assert torch.load(out / "checkpoint.pt")["step"] == steps
