@@ -118,35 +118,49 @@ def add_arguments(parser) -> None:
         help="generated (and held-out) samples per evaluation (default 1000 for images, 2500 for points)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--workers",
+        type=non_negative_int,
+        default=min(4, os.cpu_count() or 1),
+        help="processes decoding a folder or the full MNIST (default min(4, CPU cores); 0: the training process)",
+    )
+    parser.add_argument(
+        "--sync-bn", action="store_true", help="under torchrun on GPUs: BatchNorm over every process's batch"
+    )
 
 
-def _as_tensor(dataset):
-    """The samples of a dataset as one tensor (in-memory datasets expose ``data``; folders are stacked)."""
+def _first_samples(dataset, count: int):
+    """The first ``count`` samples of a dataset as one tensor (bounded by ``count``, whatever its size)."""
     import torch
 
-    if hasattr(dataset, "data") and isinstance(dataset.data, torch.Tensor):
-        return dataset.data
-    return torch.stack([dataset[i][0] for i in range(len(dataset))])
+    if isinstance(getattr(dataset, "data", None), torch.Tensor):
+        return dataset.data[:count]
+    return torch.stack([dataset[i][0] for i in range(min(count, len(dataset)))])
 
 
 def load_data(config: dict, eval_samples: int | None = None):
-    """(train tensor, held-out tensor, description) for a run's configuration; at most
-    ``eval_samples`` held-out samples (default ``EVAL_SAMPLES``)."""
+    """(training data, held-out tensor, description) for a run's configuration; at most
+    ``eval_samples`` held-out samples (default ``EVAL_SAMPLES``). The training data is a tensor for
+    the small in-memory sets, else the ``Dataset`` itself, which the trainer streams: nothing the
+    size of a folder or of the full MNIST is ever stacked."""
+    import torch
+
     from fastgen.data import load_dataset
 
     kwargs = {"image_size": config["image_size"], "channels": config["channels"]}
     if config["data_root"] is not None:
         kwargs["root"] = config["data_root"]
     train, info = load_dataset(config["data"], train=True, **kwargs)
-    train = _as_tensor(train)
+    count = eval_samples or EVAL_SAMPLES["images" if len(info.sample_shape) == 3 else "points"]
     try:
-        held_out = _as_tensor(load_dataset(config["data"], train=False, **kwargs)[0])
+        held_out = _first_samples(load_dataset(config["data"], train=False, **kwargs)[0], count)
         where = "held-out split"
     except ValueError:  # an image folder has no held-out split: score against training images
-        held_out = train[: EVAL_SAMPLES["images"]]
+        held_out = _first_samples(train, min(count, EVAL_SAMPLES["images"]))
         where = f"first {held_out.shape[0]} training images (the folder has no held-out split)"
-    count = eval_samples or EVAL_SAMPLES["images" if train.dim() == 4 else "points"]
-    return train, held_out[:count], f"{info}; metrics on the {where}"
+    if isinstance(getattr(train, "data", None), torch.Tensor):
+        train = train.data  # in memory already: indexed directly
+    return train, held_out, f"{info}; metrics on the {where}"
 
 
 def _default_out(model: str) -> Path:
@@ -331,6 +345,25 @@ def _total_steps(args, config: dict, num_train: int, reached: int | None) -> int
 
 
 def run(args) -> int:
+    """Train; under torchrun every process runs this command, joined in one process group."""
+    import contextlib
+
+    from fastgen.train import distributed
+
+    try:
+        device = distributed.setup(args.device)
+    except ValueError as error:  # cuda:N under torchrun
+        raise UsageError("--device", str(error)) from None
+    if args.sync_bn and device.type != "cuda":
+        raise UsageError("--sync-bn", "needs --device cuda (SyncBatchNorm synchronises GPU batches only)")
+    try:  # rank 0 alone reports; the others' errors still reach stderr
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sys.stdout if distributed.is_main() else sink):
+            return _train(args, device, distributed.world_size())
+    finally:
+        distributed.teardown()
+
+
+def _train(args, device, world_size: int) -> int:
     import torch
 
     from fastgen.train import Trainer, default_callbacks
@@ -352,13 +385,13 @@ def run(args) -> int:
         train, held_out, description = load_data(data_config, eval_samples)
     except ValueError as error:  # e.g. --image-size for points, --data-root for another dataset
         raise UsageError("--data", str(error)) from None
-    kind = "images" if train.dim() == 4 else "points"
+    kind = "images" if held_out.dim() == 4 else "points"
     if saved is None:
-        config = _new_config(args, tuple(train.shape[1:]))
+        config = _new_config(args, tuple(held_out.shape[1:]))
     if args.eval_samples is not None and args.eval_samples != config.get("eval_samples", args.eval_samples):
         changes.append(f"--eval-samples {args.eval_samples} (was {config['eval_samples']})")
     config["eval_samples"] = eval_samples or EVAL_SAMPLES[kind]
-    config["steps"] = _total_steps(args, config, train.shape[0], reached)
+    config["steps"] = _total_steps(args, config, len(train) // world_size, reached)  # items per process
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(config["seed"])  # the initial weights (overwritten by the checkpoint on resume)
@@ -375,7 +408,9 @@ def run(args) -> int:
         batch_size=config["batch_size"],
         seed=config["seed"],
         lr=config["lr"],
-        device=args.device,
+        device=device,
+        workers=args.workers,
+        sync_bn=args.sync_bn,
         checkpoint_every=config["checkpoint_every"],
         keep_checkpoints=config["keep_checkpoints"],
         callbacks=default_callbacks(

@@ -146,8 +146,11 @@ class Trainer:
         self.log_every, self.checkpoint_every, self.workers = log_every, checkpoint_every, workers
         self.callbacks = list(callbacks)
         self.config = dict(config or {})
-        if self.world_size > 1:  # absent from a single process's config, which stays as it always was
+        if self.world_size > 1:
             self.config.update(world_size=self.world_size, global_batch_size=batch_size * self.world_size)
+        else:  # a single process's config stays as it always was (also when it continues a larger run)
+            self.config.pop("world_size", None)
+            self.config.pop("global_batch_size", None)
         self.sampler = sampler or ShardedSampler(num_items, seed, rank=self.rank, world_size=self.world_size)
         # an epoch is what the sampler hands this rank (all items, or a shard), in whole batches
         self.batches = StepBatchSampler(self.sampler, batch_size)
@@ -193,6 +196,7 @@ class Trainer:
             batch_sampler=StepBatchSampler(self.sampler, self.batch_size, self.step, self.steps),
             num_workers=self.workers,
             pin_memory=self.device.type == "cuda",
+            generator=torch.Generator().manual_seed(self.seed),  # its worker seeds: not from the training RNG
         )
         for batch in loader:
             samples = batch[0] if isinstance(batch, (list, tuple)) else batch  # (samples, labels) pairs

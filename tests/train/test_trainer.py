@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from torch.utils.data import TensorDataset
 
 from fastgen import DCGAN, GAN, LSGAN, VAE, DenoisingAutoencoder
 from fastgen.train import Callback, Trainer, load_checkpoint, save_checkpoint, shuffled_indices
@@ -20,11 +21,13 @@ TINY = {
 }
 
 
-def make(name, out_dir, steps, **kwargs):
+def make(name, out_dir, steps, streamed=False, **kwargs):
+    """A Trainer of a tiny model; ``streamed``: the samples as a Dataset, read through a DataLoader."""
     build, shape = TINY[name]
     torch.manual_seed(0)
     model = build()
     data = torch.rand(40, *shape, generator=torch.Generator().manual_seed(1))
+    data = TensorDataset(data) if streamed else data
     options = {"batch_size": 8, "seed": 3, "checkpoint_every": 2, "log_every": 1, **kwargs}
     return Trainer(model, data, out_dir=out_dir, steps=steps, **options)
 
@@ -175,3 +178,15 @@ def test_evaluate_model_on_the_ring_of_gaussians():
 
     results = evaluate_model(Perfect(), torch.zeros(4, 2), scorer=None, num_samples=2500)
     assert results["modes_covered"] == 8 and results["high_quality_fraction"] > 0.97
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_streamed_dataset_trains_exactly_like_the_same_samples_in_memory(workers, tmp_path):
+    """A Dataset goes through a DataLoader (here also with worker processes) fed the same step batches."""
+    in_memory = make("dcgan", tmp_path / "memory", steps=6)
+    in_memory.fit()
+    make("dcgan", tmp_path / "streamed", steps=3, streamed=True, workers=workers).fit()
+    resumed = make("dcgan", tmp_path / "streamed", steps=6, streamed=True, workers=workers)
+    resumed.fit(resume=True)
+    for key, value in in_memory.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
