@@ -15,7 +15,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["STOP_SIGNALS", "Interrupted", "StoppedAtOnce", "exit_code", "graceful_stop", "stop_requested"]
+__all__ = [
+    "STOP_SIGNALS",
+    "Interrupted",
+    "StoppedAtOnce",
+    "exit_code",
+    "graceful_stop",
+    "ignore_stop_signals",
+    "stop_requested",
+]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _requested: int | None = None  # the first stop signal received inside graceful_stop()
@@ -72,3 +80,15 @@ def graceful_stop() -> Iterator[None]:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         _requested = None
+
+
+def ignore_stop_signals(worker_id: int | None = None) -> None:
+    """A ``DataLoader`` ``worker_init_fn``: the worker leaves SIGINT and SIGTERM to the training process.
+
+    Ctrl-C in a terminal, like a scheduler's SIGTERM, reaches every process of the group; a worker
+    ended by it would fail the batch the training process may be waiting for, before that process
+    finishes its step and writes its checkpoint. The training process ends its workers itself
+    (and a worker whose parent died exits on its own).
+    """
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
