@@ -43,7 +43,7 @@ from fastgen.data.sampling import ShardedSampler, StepBatchSampler, shuffled_ind
 from fastgen.train import distributed
 from fastgen.train.checkpoint import RunCheckpoints, atomic_write, write_json
 from fastgen.train.distributed import any_rank, barrier
-from fastgen.train.signals import Interrupted, stop_requested
+from fastgen.train.signals import Interrupted, ignore_stop_signals, stop_requested
 
 __all__ = ["CHECKPOINT_NAME", "CONFIG_NAME", "LOG_NAME", "Callback", "Trainer", "rank_seed", "shuffled_indices"]
 
@@ -197,6 +197,7 @@ class Trainer:
             num_workers=self.workers,
             pin_memory=self.device.type == "cuda",
             generator=torch.Generator().manual_seed(self.seed),  # its worker seeds: not from the training RNG
+            worker_init_fn=ignore_stop_signals,  # a Ctrl-C to the process group is the training process's to handle
         )
         for batch in loader:
             samples = batch[0] if isinstance(batch, (list, tuple)) else batch  # (samples, labels) pairs
