@@ -23,6 +23,7 @@ __all__ = [
     "barrier",
     "broadcast_buffers",
     "broadcast_object",
+    "collective_device",
     "gather_objects",
     "gather_rows",
     "is_distributed",
@@ -96,9 +97,11 @@ def teardown() -> None:
         dist.destroy_process_group()
 
 
-def _collective_device() -> torch.device:
-    """Where a collective's tensor must live: NCCL reduces CUDA tensors, gloo CPU ones."""
-    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+def collective_device() -> torch.device:
+    """Where a collective's tensors must live: NCCL reduces CUDA tensors, gloo (and no group) CPU ones."""
+    if is_distributed() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def any_rank(flag: bool) -> bool:
@@ -106,7 +109,7 @@ def any_rank(flag: bool) -> bool:
     when not distributed. Every rank must call it at the same point."""
     if not is_distributed():
         return bool(flag)
-    value = torch.tensor([int(bool(flag))], device=_collective_device())
+    value = torch.tensor([int(bool(flag))], device=collective_device())
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return bool(value.item())
 
@@ -115,7 +118,7 @@ def all_reduce_sum(values: list[float]) -> list[float]:
     """Element-wise sums of ``values`` over the ranks (``values`` itself when not distributed)."""
     if not is_distributed():
         return list(values)
-    tensor = torch.tensor(values, dtype=torch.float64, device=_collective_device())
+    tensor = torch.tensor(values, dtype=torch.float64, device=collective_device())
     dist.all_reduce(tensor)
     return tensor.tolist()
 

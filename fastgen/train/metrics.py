@@ -48,11 +48,11 @@ class DigitsScorer:
         from fastgen.metrics import FeatureStats, inception_score
 
         features, logits = self.features_and_logits(images)
-        stats = FeatureStats(features.shape[1]).update(features)
+        stats = FeatureStats(features.shape[1]).update(features.to(distributed.collective_device()))
         if distributed.is_distributed():
             stats.all_reduce()
         score, score_std = inception_score(distributed.gather_rows(logits), splits=10, from_logits=True)
-        fid = float(self.reference.distance(stats.mean, stats.cov))
+        fid = float(self.reference.distance(stats.mean.cpu(), stats.cov.cpu()))
         return {"digits_fid": fid, "digits_is": score, "digits_is_std": score_std}
 
 
