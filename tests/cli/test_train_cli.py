@@ -2,12 +2,14 @@
 issue answered with one line and nothing written."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
 from fastgen.cli import main
 
+MODELS = "dae, gan, lsgan, dcgan, vae"
 # a tiny GAN on the ring of Gaussians: a step takes about a millisecond
 GAN = ["train", "gan", "--data", "gaussians", "--no-progress", "--eval-samples", "100", "--batch-size", "16"]
 GAN += ["--option", "hidden=8", "--option", "latent_dim=4", "--option", "layers=1"]
@@ -216,3 +218,27 @@ def test_the_cli_keeps_tracebacks_for_bugs(tmp_path, monkeypatch):
     monkeypatch.setattr(fastgen.cli.train, "run", broken)
     with pytest.raises(ValueError, match="a bug"):
         main(["train", "gan"])
+
+
+def test_the_cli_answers_fastgens_own_errors_missing_files_and_ctrl_c_in_one_line(monkeypatch, capsys):
+    import fastgen.cli.stats
+    from fastgen.train.recipes import defaults_for
+
+    def raises(error):
+        def run(args):
+            raise error
+
+        return run
+
+    monkeypatch.setattr(fastgen.cli.stats, "run", lambda args: defaults_for("nope", (2,)))  # fastgen's own check
+    code, _, err = cli(["stats", "a", "-o", "a.npz"], capsys)
+    assert (
+        code == 1
+        and one_line_error(err) == "fastgen stats: error: model must be one of dae, gan, lsgan, dcgan, vae, got 'nope'"
+    )
+    monkeypatch.setattr(fastgen.cli.stats, "run", lambda args: Path("/missing/file.npz").read_bytes())
+    code, _, err = cli(["stats", "a", "-o", "a.npz"], capsys)
+    assert code == 1 and "No such file or directory: '/missing/file.npz'" in one_line_error(err)
+    monkeypatch.setattr(fastgen.cli.stats, "run", raises(KeyboardInterrupt()))
+    code, _, err = cli(["stats", "a", "-o", "a.npz"], capsys)
+    assert code == 130 and one_line_error(err) == "fastgen stats: interrupted"

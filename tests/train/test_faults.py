@@ -35,7 +35,9 @@ def environment() -> dict:
 def start(*argv, out: Path, log: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "fastgen", "train", *argv, "--out", str(out)]
     with log.open("w") as sink:
-        return subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=environment(), cwd=out.parent)
+        return subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, env=environment(), cwd=out.parent, start_new_session=True
+        )
 
 
 def wait_until(condition, process: subprocess.Popen, what: str) -> None:
@@ -81,24 +83,52 @@ def assert_same_run(a: Path, b: Path) -> None:
     assert log == [json.loads(line) for line in (b / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_stop_signal_checkpoints_the_step_reached(tmp_path, signum):
+def image_folder(folder: Path, count: int = 64) -> Path:
+    from PIL import Image
+
+    folder.mkdir()
+    pixels = torch.randint(0, 256, (count, 8, 8, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    for index, image in enumerate(pixels):
+        Image.fromarray(image.numpy()).save(folder / f"{index:03d}.png")
+    return folder
+
+
+# Ctrl-C in a terminal signals the whole process group, DataLoader workers included (a folder is
+# streamed by 2 workers here); torchrun and schedulers send SIGTERM to the training process
+STOPS = {
+    "SIGINT to the group, streamed folder": (signal.SIGINT, True),
+    "SIGTERM to the process": (signal.SIGTERM, False),
+}
+
+
+@pytest.mark.parametrize("signum, to_group", list(STOPS.values()), ids=list(STOPS))
+def test_a_stop_signal_checkpoints_the_step_reached(tmp_path, signum, to_group):
+    if to_group:
+        data = ["--data", str(image_folder(tmp_path / "images")), "--workers", "2", "--batch-size", "4"]
+        run = ["dae", *data, "--image-size", "8", "--option", "n_hidden=8", "--no-progress", "--eval-samples", "10"]
+        run += ["--eval-every", "100000", "--sample-every", "100000"]
+    else:
+        run = TINY
     out = tmp_path / "stopped"
-    process = start(*TINY, "--steps", "1000000", "--checkpoint-every", "100000", out=out, log=tmp_path / "log")
+    process = start(*run, "--steps", "1000000", "--checkpoint-every", "100000", out=out, log=tmp_path / "log")
     wait_until(lambda: logged_steps(out) >= 50, process, "the first training steps")
-    process.send_signal(signum)
+    if to_group:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
     assert process.wait(TIMEOUT) == 128 + signum
     printed = (tmp_path / "log").read_text()
     assert "Traceback" not in printed
     last = printed.strip().splitlines()[-1]
     step = int(last.split("interrupted at step ")[1].split(";")[0])
-    assert last == f"interrupted at step {step}; continue with: fastgen train gan --resume --out {out}"
+    assert last == f"interrupted at step {step}; continue with: fastgen train {run[0]} --resume --out {out}"
     assert step >= 50 and torch.load(out / "checkpoint.pt")["step"] == step
 
     # the stopped run, continued 7 steps further, equals a run that went there without stopping
-    assert main(["train", "gan", "--resume", "--out", str(out), "--steps", str(step + 7), "--no-progress"]) == 0
+    resume = ["train", run[0], "--resume", "--out", str(out), "--steps", str(step + 7), "--no-progress"]
+    assert main([*resume, "--workers", "0"]) == 0  # the same batches, read in this process
     straight = tmp_path / "straight"
-    assert main(["train", *TINY, "--steps", str(step + 7), "--checkpoint-every", "100000", "--out", str(straight)]) == 0
+    assert main(["train", *run, "--steps", str(step + 7), "--checkpoint-every", "100000", "--out", str(straight)]) == 0
     assert_same_run(straight, out)
 
 
