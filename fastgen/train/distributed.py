@@ -79,10 +79,14 @@ def setup(device: str | torch.device = "cpu") -> torch.device:
         return _local_device(device) if is_distributed() else device
     if device.type == "cuda":
         if device.index is not None:
+            raise ValueError(f"{device} under torchrun: pass plain 'cuda' (each rank takes the GPU of its LOCAL_RANK)")
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        if local >= torch.cuda.device_count():
             raise ValueError(
-                f"--device {device} under torchrun: pass plain 'cuda' (each rank takes the GPU of its LOCAL_RANK)"
+                f"cuda: this process has LOCAL_RANK {local} but the machine shows {torch.cuda.device_count()} "
+                "GPUs (torchrun --nproc-per-node at most the GPU count)"
             )
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(local)
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return _local_device(device)
 

@@ -88,3 +88,14 @@ def test_two_loopback_nodes_train_one_run(tmp_path):
     assert sum(out.count("done: 2 steps") for out, _ in outputs) == 1
     assert json.loads((run / "config.json").read_text())["world_size"] == 2
     assert load_checkpoint(run / "checkpoint.pt")["step"] == 2
+
+
+def test_sync_bn_on_the_cpu_is_refused_in_one_line_before_anything_is_written(tmp_path, capsys):
+    from fastgen.cli import main
+
+    assert main(["train", "dcgan", "--sync-bn", "--steps", "1", "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        "fastgen train: error: argument --sync-bn: needs --device cuda (SyncBatchNorm synchronises GPU batches only)"
+    )
+    assert not (tmp_path / "run").exists()
