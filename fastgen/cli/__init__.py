@@ -34,7 +34,10 @@ class UsageError(Exception):
     """A command-line value found wrong after parsing; printed like argparse's errors, exit 2."""
 
     def __init__(self, argument: str, message: str):
-        super().__init__(f"argument {argument}: {message}")
+        super().__init__(argument, message)  # both in args: it pickles (to travel between ranks)
+
+    def __str__(self) -> str:
+        return f"argument {self.args[0]}: {self.args[1]}"
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -255,6 +255,25 @@ def _run_folder(args) -> tuple[Path, dict | None, int | None]:
     return out, saved, None  # stopped before its first checkpoint: start it again
 
 
+def _decided_by_rank_0(decide, *args):
+    """``decide(*args)`` as rank 0 finds it, on every rank (its error raised on every rank): the
+    ranks of a multi-node run need not share a disk, and one answer keeps them in step."""
+    from fastgen.train import distributed
+
+    if not distributed.is_distributed():
+        return decide(*args)
+    outcome = None
+    if distributed.is_main():
+        try:
+            outcome = (decide(*args), None)
+        except (UsageError, ValueError) as error:
+            outcome = (None, error)
+    result, error = distributed.broadcast_object(outcome)
+    if error is not None:
+        raise error
+    return result
+
+
 def _same(key: str, value, saved) -> bool:
     if value == saved:
         return True
@@ -372,7 +391,7 @@ def _train(args, device, world_size: int) -> int:
     from fastgen.train.signals import Interrupted, StoppedAtOnce, exit_code, graceful_stop
 
     _check_backend(args.backend)
-    out, saved, reached = _run_folder(args)
+    out, saved, reached = _decided_by_rank_0(_run_folder, args)
     if saved is None:
         data_config, changes = _data_config(args), []
         _check_data(data_config["data"], data_config["data_root"])
@@ -442,10 +461,11 @@ def _train(args, device, world_size: int) -> int:
             if is_main():
                 _report_stop(stop, config["model"], out)
             return exit_code(stop.signum)
-        except FloatingPointError as error:  # a non-finite loss: nothing of that step was saved
-            newest = trainer.checkpoints.newest_step
+        except FloatingPointError as error:  # a non-finite loss (on any rank): nothing of that step was saved
+            newest = trainer.saved_step
             kept = f"the newest checkpoint is step {newest}" if newest is not None else "no checkpoint was written"
-            print(f"fastgen train: error: {error}; {kept}", file=sys.stderr)
+            if is_main():
+                print(f"fastgen train: error: {error}; {kept}", file=sys.stderr)
             return 1
     final = next((r["eval"] for r in reversed(trainer.read_log()) if "eval" in r), {})
     print(f"done: {trainer.step} steps; final metrics {json.dumps(final)}")

@@ -2,6 +2,7 @@
 reached, SIGKILLs at random moments cost nothing but time (the resumed run is bit-identical to one
 never stopped), and torchrun's restart of a killed worker with --auto-resume finishes the run."""
 
+import functools
 import json
 import os
 import random
@@ -14,8 +15,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from fastgen.cli import main
+from fastgen.cli import UsageError, main
+from fastgen.cli.train import _decided_by_rank_0
+from fastgen.train import Callback, distributed, load_checkpoint
 from fastgen.train.checkpoint import RunCheckpoints
+from fastgen.train.signals import Interrupted, graceful_stop
+from tests.train.test_distributed import make, run_ranks
 
 ROOT = Path(__file__).resolve().parents[2]
 # a tiny GAN on the ring of Gaussians: about a millisecond a step, so the processes below spend
@@ -177,3 +182,47 @@ def test_torchrun_restarts_a_killed_worker_and_the_run_reaches_its_last_step(tmp
     assert launcher.wait(TIMEOUT) == 0, (tmp_path / "log").read_text()[-3000:]
     assert "resuming from step" in (tmp_path / "log").read_text()
     assert torch.load(out / "checkpoint.pt")["step"] == steps
+
+
+class SignalAt(Callback):
+    """Sends this process SIGTERM after step ``step`` on rank ``rank`` (as a scheduler might, to one process)."""
+
+    every_rank = True
+
+    def __init__(self, rank: int, step: int):
+        self.rank, self.step = rank, step
+
+    def on_step(self, trainer, losses) -> None:
+        if distributed.rank() == self.rank and trainer.step == self.step:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def refuse_on_rank_0():
+    raise UsageError("--out", f"refused by rank {distributed.rank()}")
+
+
+def decide_then_stop(rank, out_dir, results):
+    answer = _decided_by_rank_0(lambda: f"rank {distributed.rank()}'s view")
+    try:
+        _decided_by_rank_0(refuse_on_rank_0)
+        refusal = "none"
+    except UsageError as error:
+        refusal = str(error)
+    trainer = make("regression", out_dir, steps=50, batch_size=4)
+    trainer.callbacks.append(SignalAt(rank=1, step=3))
+    with graceful_stop():
+        try:
+            trainer.fit()
+            stopped = "not stopped"
+        except Interrupted as stop:
+            stopped = f"stopped at step {stop.step}"
+    (results / f"rank{rank}").write_text(f"{answer} | {refusal} | {stopped}")
+
+
+def test_ranks_follow_rank_0s_decisions_and_a_signal_to_one_rank_stops_all_with_a_checkpoint(tmp_path):
+    out, results = tmp_path / "run", tmp_path / "results"
+    results.mkdir()
+    run_ranks(functools.partial(decide_then_stop, out_dir=out, results=results))
+    expected = "rank 0's view | argument --out: refused by rank 0 | stopped at step 3"
+    assert [(results / f"rank{r}").read_text() for r in range(2)] == [expected, expected]
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 3
