@@ -242,3 +242,22 @@ def test_the_cli_answers_fastgens_own_errors_missing_files_and_ctrl_c_in_one_lin
     monkeypatch.setattr(fastgen.cli.stats, "run", raises(KeyboardInterrupt()))
     code, _, err = cli(["stats", "a", "-o", "a.npz"], capsys)
     assert code == 130 and one_line_error(err) == "fastgen stats: interrupted"
+
+
+def test_resume_skips_a_truncated_newest_checkpoint_with_a_warning_and_cleans_temporaries(tmp_path, capsys):
+    straight, broken = tmp_path / "straight", tmp_path / "broken"
+    assert cli([*GAN, "--steps", "4", "--out", straight, "--checkpoint-every", "1"], capsys)[0] == 0
+    assert cli([*GAN, "--steps", "3", "--out", broken, "--checkpoint-every", "1"], capsys)[0] == 0
+    assert sorted(p.name for p in broken.glob("checkpoint*")) == ["checkpoint-000002.pt", "checkpoint.pt"]
+    newest = broken / "checkpoint.pt"
+    newest.write_bytes(newest.read_bytes()[:1000])  # a disk that filled up under a copy
+    (broken / ".checkpoint.pt.5eed5eed.tmp").write_bytes(b"a write killed halfway")
+
+    code, printed, err = cli(["train", "gan", "--resume", "--out", broken, "--steps", "4", "--no-progress"], capsys)
+    assert code == 0 and "resuming from step 2" in printed
+    assert err.strip() == f"fastgen train: warning: skipping an unreadable checkpoint: {newest} is truncated or corrupt"
+    assert not list(broken.glob(".*.tmp"))
+    assert sorted(p.name for p in broken.glob("checkpoint*")) == ["checkpoint-000003.pt", "checkpoint.pt"]
+    first, again = torch.load(straight / "checkpoint.pt"), torch.load(broken / "checkpoint.pt")
+    assert all(torch.equal(value, again["model"][key]) for key, value in first["model"].items())
+    assert log(straight) == log(broken)

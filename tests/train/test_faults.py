@@ -19,7 +19,7 @@ from fastgen.cli import UsageError, main
 from fastgen.cli.train import _decided_by_rank_0
 from fastgen.train import Callback, distributed, load_checkpoint
 from fastgen.train.checkpoint import RunCheckpoints
-from fastgen.train.signals import Interrupted, graceful_stop
+from fastgen.train.signals import Interrupted, StoppedAtOnce, graceful_stop, stop_requested
 from tests.train.test_distributed import make, run_ranks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,6 +86,17 @@ def assert_same_run(a: Path, b: Path) -> None:
                 assert torch.equal(torch.as_tensor(value), torch.as_tensor(other[key])), (name, index, key)
     log = [json.loads(line) for line in (a / "metrics.jsonl").read_text().splitlines()]
     assert log == [json.loads(line) for line in (b / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_a_first_signal_is_a_request_a_second_stops_at_once_and_handlers_are_restored():
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    with graceful_stop():
+        signal.raise_signal(signal.SIGINT)
+        assert stop_requested() == signal.SIGINT
+        with pytest.raises(StoppedAtOnce, match="second SIGTERM"):
+            signal.raise_signal(signal.SIGTERM)
+    assert stop_requested() is None
+    assert {signum: signal.getsignal(signum) for signum in before} == before
 
 
 def image_folder(folder: Path, count: int = 64) -> Path:
