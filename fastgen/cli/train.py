@@ -385,7 +385,7 @@ def run(args) -> int:
 def _train(args, device, world_size: int) -> int:
     import torch
 
-    from fastgen.train import Trainer, default_callbacks
+    from fastgen.train import Trainer, default_callbacks, distributed
     from fastgen.train.distributed import barrier, is_main
     from fastgen.train.recipes import build_model
     from fastgen.train.signals import Interrupted, StoppedAtOnce, exit_code, graceful_stop
@@ -454,7 +454,8 @@ def _train(args, device, world_size: int) -> int:
         print(f"{out} stopped before its first checkpoint: starting it again from step 0")
         if is_main():
             _remove_outputs(out)
-    with graceful_stop():
+    # torchrun forwards to its workers the Ctrl-C the terminal sent them already: not a second one
+    with graceful_stop(repeat_stops_at_once=not distributed.launched_by_torchrun()):
         try:
             trainer.fit(resume=reached is not None)
         except (Interrupted, StoppedAtOnce) as stop:

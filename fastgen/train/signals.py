@@ -6,6 +6,11 @@ them all at the same step), writes a checkpoint at that step and raises :class:`
 second signal means "now": it raises :class:`StoppedAtOnce` wherever the process is (checkpoints
 are written atomically, so the newest one on disk is still whole). Outside ``graceful_stop()``
 nothing changes: Python's default handlers stay in place.
+
+Under a launcher that forwards the signals it receives (torchrun does, to every worker), one
+Ctrl-C in a terminal reaches a worker twice: from the terminal (the whole foreground process
+group) and from the launcher. There ``graceful_stop(repeat_stops_at_once=False)`` ignores the
+repeats; stopping at once is the launcher's (torchrun kills a worker that lingers 30 s).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ __all__ = [
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _requested: int | None = None  # the first stop signal received inside graceful_stop()
+_repeat_stops_at_once = True
 
 
 class Interrupted(Exception):
@@ -60,26 +66,29 @@ def stop_requested() -> int | None:
 
 def _handle(signum: int, frame) -> None:
     global _requested
-    if _requested is not None:
+    if _requested is None:
+        _requested = signum
+    elif _repeat_stops_at_once:
         raise StoppedAtOnce(signum)
-    _requested = signum
 
 
 @contextmanager
-def graceful_stop() -> Iterator[None]:
+def graceful_stop(repeat_stops_at_once: bool = True) -> Iterator[None]:
     """Turn SIGINT and SIGTERM into stop requests for the duration of the block (main thread only:
-    Python delivers signals there; elsewhere the block changes nothing)."""
-    global _requested
+    Python delivers signals there; elsewhere the block changes nothing). A second signal raises
+    :class:`StoppedAtOnce`, unless ``repeat_stops_at_once`` is false (under a forwarding launcher)."""
+    global _requested, _repeat_stops_at_once
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _repeat_stops_at_once = repeat_stops_at_once
     previous = {signum: signal.signal(signum, _handle) for signum in STOP_SIGNALS}
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        _requested = None
+        _requested, _repeat_stops_at_once = None, True
 
 
 def ignore_stop_signals(worker_id: int | None = None) -> None:

@@ -97,6 +97,10 @@ def test_a_first_signal_is_a_request_a_second_stops_at_once_and_handlers_are_res
             signal.raise_signal(signal.SIGTERM)
     assert stop_requested() is None
     assert {signum: signal.getsignal(signum) for signum in before} == before
+    with graceful_stop(repeat_stops_at_once=False):  # under torchrun, which forwards the terminal's Ctrl-C
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
+        assert stop_requested() == signal.SIGINT
 
 
 def image_folder(folder: Path, count: int = 64) -> Path:
