@@ -266,7 +266,7 @@ def _decided_by_rank_0(decide, *args):
     if distributed.is_main():
         try:
             outcome = (decide(*args), None)
-        except (UsageError, ValueError) as error:
+        except (UsageError, ValueError, OSError) as error:  # what main() reports in one line
             outcome = (None, error)
     result, error = distributed.broadcast_object(outcome)
     if error is not None:
