@@ -1,11 +1,11 @@
 """The `fastgen` command. Each subcommand lives in its own module of this package and adds
-itself through ``register(subparsers)``; the module is imported only when the command runs, so
-that `fastgen info` stays fast.
+itself through ``add_arguments(parser)`` and runs through ``run(args)``; all are imported to build
+the parser, but each keeps its heavy imports (torch...) inside ``run``.
 
 A user's mistake gets one line, ``fastgen COMMAND: error: ...``, never a traceback: argparse's own
 errors and :class:`UsageError` (a value found wrong after parsing: a missing folder, conflicting
 settings) exit with 2; a missing file, or a ``ValueError`` that fastgen's own code raised about its
-input (an unreadable checkpoint, a diverged run), exit with 1. Any other exception is a bug and
+input (an unreadable checkpoint), exit with 1; Ctrl-C with 130. Any other exception is a bug and
 keeps its traceback.
 """
 
