@@ -261,3 +261,25 @@ def test_resume_skips_a_truncated_newest_checkpoint_with_a_warning_and_cleans_te
     first, again = torch.load(straight / "checkpoint.pt"), torch.load(broken / "checkpoint.pt")
     assert all(torch.equal(value, again["model"][key]) for key, value in first["model"].items())
     assert log(straight) == log(broken)
+
+
+def test_resume_of_a_run_whose_checkpoints_or_config_are_unreadable_gets_one_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli([*GAN, "--steps", "1", "--out", out], capsys)[0] == 0
+    torch.save({"step": 1, "payload": Payload()}, out / "checkpoint.pt")
+    before = {name: (out / name).read_bytes() for name in run_dir_files(out)}
+    code, printed, err = cli(["train", "gan", "--resume", "--out", out], capsys)
+    line = one_line_error(err)
+    assert code == 1 and line.startswith(f"fastgen train: error: no readable checkpoint in {out}: {out}/checkpoint.pt")
+    assert "holds pickled Python objects" in line and "weights_only" not in line
+    assert "code from a checkpoint ran" not in printed
+    assert {name: (out / name).read_bytes() for name in run_dir_files(out)} == before  # left to look at
+
+    (out / "config.json").write_text("{not json")
+    code, _, err = cli(["train", "gan", "--resume", "--out", out], capsys)
+    assert code == 2 and f"argument --resume: {out}/config.json is not valid JSON" in one_line_error(err)
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("code from a checkpoint ran",))
