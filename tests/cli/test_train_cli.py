@@ -283,3 +283,26 @@ def test_resume_of_a_run_whose_checkpoints_or_config_are_unreadable_gets_one_lin
 class Payload:
     def __reduce__(self):
         return (print, ("code from a checkpoint ran",))
+
+
+def test_a_second_signal_stops_at_once_in_one_line(tmp_path, capsys, monkeypatch):
+    import signal
+
+    from fastgen.train import Trainer
+
+    accumulate = Trainer._accumulate
+
+    def twice_interrupted_at_step_2(self, losses):  # Ctrl-C pressed twice within step 2
+        accumulate(self, losses)
+        if self.step == 2:
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(Trainer, "_accumulate", twice_interrupted_at_step_2)
+    out = tmp_path / "run"
+    code, _, err = cli([*GAN, "--steps", "5", "--out", out, "--checkpoint-every", "1"], capsys)
+    assert code == 130 and one_line_error(err) == (
+        f"stopped at once by a second SIGINT; continue from the last checkpoint: fastgen train gan --resume --out {out}"
+    )
+    assert torch.load(out / "checkpoint.pt")["step"] == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
