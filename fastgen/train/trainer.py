@@ -35,6 +35,7 @@ import signal
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -50,15 +51,17 @@ __all__ = ["CHECKPOINT_NAME", "CONFIG_NAME", "LOG_NAME", "Callback", "Trainer", 
 CHECKPOINT_NAME = "checkpoint.pt"
 CONFIG_NAME = "config.json"
 LOG_NAME = "metrics.jsonl"
-RANK_SEED_SHIFT = 32  # rank r > 0 seeds torch with seed + r * 2**32: streams apart from every rank 0 seed
 
 
 def rank_seed(seed: int, rank: int, step: int = 0) -> int:
-    """The torch seed of rank ``rank``: ``seed`` itself on rank 0 (a single process runs as it always
-    did); on a rank that resumes without a saved RNG state, a seed derived from (seed, rank, step)."""
-    if step:
-        return hash((seed, rank, step)) % 2**63
-    return seed + (rank << RANK_SEED_SHIFT)
+    """The torch seed of rank ``rank`` starting at ``step``: ``seed`` itself for rank 0 at step 0 (a
+    single process runs as it always did); otherwise a 64-bit number hashed from (seed, rank, step)
+    by numpy's ``SeedSequence``, so that every rank draws its own noise. (``seed + rank`` would
+    collide with the neighbouring seeds, and ``seed + rank * 2**32`` would not separate anything:
+    torch's CPU generator keeps only the low 32 bits of its seed.)"""
+    if rank == 0 and step == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, rank, step]).generate_state(1, dtype=np.uint64)[0])
 
 
 class Callback:

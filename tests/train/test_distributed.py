@@ -73,6 +73,7 @@ def fit_and_save(rank, name, out_dir, steps, batch_size, resume, results, data=N
         (results / f"rank{rank}.error").write_text(str(error))
         return
     torch.save(trainer.model.state_dict(), results / f"rank{rank}.pt")
+    torch.save(torch.rand(4), results / f"rank{rank}.noise")  # the next numbers of this rank's stream
 
 
 def _free_port() -> int:
@@ -126,6 +127,8 @@ def test_two_processes_average_gradients_like_one_process_with_the_global_batch(
     # the replicas stay equal (DDP for the child network, the all-reduce for `scale`)
     for key, value in ranks[0].items():
         assert torch.equal(value, ranks[1][key]), key
+    # while each rank draws its own random numbers
+    assert not torch.equal(*(torch.load(tmp_path / "results" / f"rank{r}.noise") for r in range(2)))
     # and equal to one process on the global batch, up to float32 summation order (8 steps of SGD
     # on O(1) values: differences of a few ulp per step)
     for key, value in one.model.state_dict().items():
@@ -141,9 +144,30 @@ def test_two_processes_average_gradients_like_one_process_with_the_global_batch(
     assert "world_size" not in json.loads((tmp_path / "one" / "config.json").read_text())
 
 
+def dcgan_runs_in_two_ranks(rank, root):
+    """In one process group (starting processes is the slow part): a straight run 0 -> 4, the same
+    run resumed from its step-2 checkpoint, and a 1-process run (``root/single``) continued to 4."""
+    fit_and_save(rank, "dcgan", root / "straight", 4, 4, False, root / "straight-results")
+    if rank == 0:
+        stopped = root / "stopped"
+        stopped.mkdir()
+        shutil.copy(root / "straight" / "config.json", stopped)
+        shutil.copy(root / "straight" / "checkpoint-000002.pt", stopped / "checkpoint.pt")
+    distributed.barrier()
+    fit_and_save(rank, "dcgan", root / "stopped", 4, 4, True, root / "resumed-results")
+    fit_and_save(rank, "dcgan", root / "single", 4, 4, True, root / "grown-results")
+
+
 def test_dcgan_checkpoints_resume_across_world_sizes(tmp_path):
-    results = tmp_path / "results"
-    straight = fit_in_ranks("dcgan", tmp_path / "straight", steps=4, batch_size=4, results=results / "straight")
+    single = make("dcgan", tmp_path / "single", steps=2, batch_size=4)
+    single.fit()
+    for name in ("straight", "resumed", "grown"):
+        (tmp_path / f"{name}-results").mkdir()
+    run_ranks(functools.partial(dcgan_runs_in_two_ranks, root=tmp_path))
+    straight, resumed, grown = (
+        [torch.load(tmp_path / f"{name}-results" / f"rank{r}.pt") for r in range(2)]
+        for name in ("straight", "resumed", "grown")
+    )
     params = parameters_of(straight[0], "dcgan")
     assert all(torch.equal(value, straight[1][key]) for key, value in params.items())
     # the checkpoint holds the unwrapped model (keys as in a plain DCGAN) and both ranks' RNG states
@@ -152,26 +176,18 @@ def test_dcgan_checkpoints_resume_across_world_sizes(tmp_path):
     assert len(checkpoint["rank_rng"]) == 2
 
     # 2 -> 2: resuming from step 2 gives the uninterrupted run's parameters exactly
-    stopped = tmp_path / "stopped"
-    stopped.mkdir()
-    shutil.copy(tmp_path / "straight" / "config.json", stopped)
-    shutil.copy(tmp_path / "straight" / "checkpoint-000002.pt", stopped / "checkpoint.pt")
-    resumed = fit_in_ranks("dcgan", stopped, steps=4, batch_size=4, results=results / "resumed", resume=True)
     for key, value in params.items():
         assert torch.equal(value, resumed[0][key]), key
+
+    # 1 -> 2: two processes continued the 1-process run, as replicas of one model
+    assert load_checkpoint(tmp_path / "single" / "checkpoint.pt")["step"] == 4
+    assert all(torch.equal(value, grown[1][key]) for key, value in parameters_of(grown[0], "dcgan").items())
+    assert all(torch.isfinite(value).all() for value in grown[0].values() if value.is_floating_point())
 
     # 2 -> 1: one process continues the 2-process run
     alone = make("dcgan", tmp_path / "straight", steps=6, batch_size=4)
     alone.fit(resume=True)
     assert alone.step == 6 and load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["step"] == 6
-
-    # 1 -> 2: two processes continue a 1-process run
-    single = make("dcgan", tmp_path / "single", steps=2, batch_size=4)
-    single.fit()
-    grown = fit_in_ranks("dcgan", tmp_path / "single", steps=4, batch_size=4, results=results / "grown", resume=True)
-    assert load_checkpoint(tmp_path / "single" / "checkpoint.pt")["step"] == 4
-    assert all(torch.equal(value, grown[1][key]) for key, value in parameters_of(grown[0], "dcgan").items())
-    assert all(torch.isfinite(value).all() for value in grown[0].values() if value.is_floating_point())
 
 
 def test_a_non_finite_loss_on_one_rank_stops_every_rank(tmp_path):
