@@ -126,28 +126,36 @@ class LossCurves(Callback):
         self.write(trainer)
 
     def write(self, trainer: Trainer) -> None:
-        from matplotlib.figure import Figure
+        figure = curves_figure(trainer.read_log())
+        if figure is not None:
+            write_png(trainer.out_dir / "loss_curves.png", figure)
 
-        series: dict[str, tuple[list, list]] = {}
-        for record in trainer.read_log():
-            for group in ("train", "eval"):
-                for name, value in record.get(group, {}).items():
-                    if isinstance(value, (int, float)):
-                        steps, values = series.setdefault(f"{group}/{name}", ([], []))
-                        steps.append(record["step"])
-                        values.append(value)
-        if not series:
-            return
-        figure = Figure(figsize=(5, 2.2 * len(series)))
-        for index, (name, (steps, values)) in enumerate(series.items()):
-            axes = figure.add_subplot(len(series), 1, index + 1)
-            axes.plot(steps, values, marker="." if name.startswith("eval") else None)
-            if name.endswith("fid") and min(values) > 0:
-                axes.set_yscale("log")  # FID falls by orders of magnitude early, then by percents
-            axes.set_ylabel(name)
-            axes.grid(alpha=0.3)
-        axes.set_xlabel("step")
-        write_png(trainer.out_dir / "loss_curves.png", figure)
+
+def curves_figure(records: list[dict]):
+    """One panel per training loss and held-out metric of ``metrics.jsonl`` records (None if none);
+    FID panels on a log scale, since FID falls by orders of magnitude early, then by percents."""
+    from matplotlib.figure import Figure
+
+    series: dict[str, tuple[list, list]] = {}
+    for record in records:
+        for group in ("train", "eval"):
+            for name, value in record.get(group, {}).items():
+                if isinstance(value, (int, float)):
+                    steps, values = series.setdefault(f"{group}/{name}", ([], []))
+                    steps.append(record["step"])
+                    values.append(value)
+    if not series:
+        return None
+    figure = Figure(figsize=(5, 2.2 * len(series)))
+    for index, (name, (steps, values)) in enumerate(series.items()):
+        axes = figure.add_subplot(len(series), 1, index + 1)
+        axes.plot(steps, values, marker="." if name.startswith("eval") else None)
+        if name.endswith("fid") and min(values) > 0:
+            axes.set_yscale("log")
+        axes.set_ylabel(name)
+        axes.grid(alpha=0.3)
+    axes.set_xlabel("step")
+    return figure
 
 
 class Metrics(Callback):

@@ -190,3 +190,21 @@ def test_a_streamed_dataset_trains_exactly_like_the_same_samples_in_memory(worke
     resumed.fit(resume=True)
     for key, value in in_memory.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[key]), key
+
+
+def test_loss_curves_put_fid_on_a_log_scale():
+    from fastgen.train.callbacks import curves_figure
+
+    records = [
+        {"step": 0, "eval": {"digits_fid": 292.8, "digits_is": 1.0}},
+        {"step": 1, "train": {"loss_d": 1.3, "loss_g": 0.7}},
+        {"step": 2, "train": {"loss_d": 1.1, "loss_g": 0.9}, "eval": {"digits_fid": 4.2, "digits_is": 8.1}},
+    ]
+    scales = {axes.get_ylabel(): axes.get_yscale() for axes in curves_figure(records).axes}
+    assert scales == {
+        "eval/digits_fid": "log",
+        "eval/digits_is": "linear",
+        "train/loss_d": "linear",
+        "train/loss_g": "linear",
+    }
+    assert curves_figure([{"step": 0}]) is None
