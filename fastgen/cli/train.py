@@ -446,7 +446,8 @@ def _train(args, device, world_size: int) -> int:
     parameters = sum(p.numel() for p in model.parameters())
     print(f"model: {config['model']} ({parameters:,} parameters), options {config['options']}")
     state = "new" if saved is None else f"resuming from step {reached}" if reached is not None else "starting again"
-    print(f"run folder: {out} ({state}); {config['steps']} steps of {config['batch_size']}")
+    per_process = f" per process × {world_size} processes" if world_size > 1 else ""
+    print(f"run folder: {out} ({state}); {config['steps']} steps of {config['batch_size']}{per_process}")
     if changes:
         print(f"changed on resume: {', '.join(changes)}")
     barrier()  # every rank has read the folder before rank 0 writes into it
