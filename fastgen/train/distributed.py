@@ -201,6 +201,8 @@ class ReplicatedNetworks:
                 raise ValueError("sync_bn needs CUDA: SyncBatchNorm synchronises batches on GPUs only")
             for name, child in list(model.named_children()):
                 setattr(model, name, torch.nn.SyncBatchNorm.convert_sync_batchnorm(child))
+        if device.type == "cuda" and device.index is None:  # plain "cuda": the current GPU, as torch means it
+            device = torch.device("cuda", torch.cuda.current_device())
         device_ids = [device.index] if device.type == "cuda" else None
         self.model = model
         self.wrappers = {
