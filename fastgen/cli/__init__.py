@@ -1,12 +1,21 @@
 """The `fastgen` command. Each subcommand lives in its own module of this package and adds
-itself through ``register(subparsers)``; the module is imported only when the command runs, so
-that `fastgen info` stays fast."""
+itself through ``add_arguments(parser)`` and runs through ``run(args)``; all are imported to build
+the parser, but each keeps its heavy imports (torch...) inside ``run``.
+
+A user's mistake gets one line, ``fastgen COMMAND: error: ...``, never a traceback: argparse's own
+errors and :class:`UsageError` (a value found wrong after parsing: a missing folder, conflicting
+settings) exit with 2; a missing file, or a ``ValueError`` that fastgen's own code raised about its
+input (an unreadable checkpoint), exit with 1; Ctrl-C with 130. Any other exception is a bug and
+keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
+import warnings
 
 # subcommand -> (module, one-line help)
 COMMANDS = {
@@ -17,16 +26,121 @@ COMMANDS = {
     "sample": ("fastgen.cli.sample", "draw a grid of samples from a trained run"),
     "selftest": ("fastgen.cli.selftest", "check every op on every backend usable here against the reference"),
 }
+INTERRUPTED = 130  # the shell's code for a process ended by SIGINT (128 + 2)
+# errors about files the user named: always the user's to fix, whichever code raised them
+FILE_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
+class UsageError(Exception):
+    """A command-line value found wrong after parsing; printed like argparse's errors, exit 2."""
+
+    def __init__(self, argument: str, message: str):
+        super().__init__(argument, message)  # both in args: it pickles (to travel between ranks)
+
+    def __str__(self) -> str:
+        return f"argument {self.args[0]}: {self.args[1]}"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (``PROG: error: MESSAGE``) instead of the usage
+    block followed by the error; ``PROG --help`` still shows the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+# ----- argument types: each raises ArgumentTypeError, which argparse reports as
+# "argument --NAME: MESSAGE" -----
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def torch_device(text: str) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N`` naming a device this machine has."""
+    if text == "cpu":
+        return text  # the common case, without importing torch while parsing
+    import torch
+
+    expected = f"expected cpu, cuda or cuda:N, got {text!r}"
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(expected) from None
+    if device.type == "cpu":
+        return text
+    if device.type != "cuda":
+        raise argparse.ArgumentTypeError(expected)
+    if not torch.cuda.is_available():
+        build = "a CPU-only build of torch" if torch.version.cuda is None else "no CUDA device is visible"
+        raise argparse.ArgumentTypeError(f"{text} is not available here ({build})")
+    count = torch.cuda.device_count()
+    if device.index is not None and device.index >= count:
+        have = f"cuda:0 to cuda:{count - 1}" if count > 1 else "cuda:0"
+        raise argparse.ArgumentTypeError(f"no such device {text}: this machine has {have}")
+    return text
+
+
+# ----- the command -----
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fastgen", description="Fused kernels for generative models.")
+    parser = OneLineParser(prog="fastgen", description="Fused kernels for generative models.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
-        command.set_defaults(_module=module)
+        command.set_defaults(_module=module, _prog=command.prog)
         importlib.import_module(module).add_arguments(command)
     return parser
+
+
+def _raised_by_fastgen(error: BaseException) -> bool:
+    """Whether the innermost frame of ``error``'s traceback is fastgen's own code (an argument
+    check), rather than a library's (which would be a bug of ours to see in full)."""
+    traceback = error.__traceback__
+    while traceback is not None and traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    return traceback is not None and traceback.tb_frame.f_globals.get("__name__", "").startswith("fastgen.")
+
+
+def _show_fastgen_warnings(prog: str):
+    """A ``showwarning`` printing fastgen's own warnings as ``PROG: warning: MESSAGE`` (one line)."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if category.__module__.startswith("fastgen."):
+            print(f"{prog}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,4 +149,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return int(importlib.import_module(args._module).run(args) or 0)
+    prog = args._prog
+    previous_showwarning, warnings.showwarning = warnings.showwarning, _show_fastgen_warnings(prog)
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except UsageError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    except FILE_ERRORS as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 1
+    except ValueError as error:
+        if not _raised_by_fastgen(error):
+            raise
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    finally:
+        warnings.showwarning = previous_showwarning

@@ -55,6 +55,46 @@ class LabeledDataset(Dataset):
         return self.data[index], self.labels[index]
 
 
+class ByteImageDataset(Dataset):
+    """Images kept as their uint8 pixels, converted one item at a time (for a ``DataLoader``).
+
+    Item ``i`` is ``(image, label)``: float32 ``[C, S, S]`` in [0, 1], converted to ``channels`` and
+    resized to ``image_size`` exactly as :func:`convert_channels` and :func:`resize_images` convert a
+    whole batch. Holding bytes rather than floats keeps a large set (the full MNIST: 47 MB) at a
+    quarter of its float size, and nothing proportional to it is ever stacked.
+
+    images: uint8 ``[N, H, W]`` or ``[N, C, H, W]``; labels: int64 ``[N]``.
+    """
+
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor, *, image_size: int | None = None, channels: int | None = None
+    ):
+        if images.dtype != torch.uint8 or images.ndim not in (3, 4):
+            raise ValueError(f"images must be uint8 [N, H, W] or [N, C, H, W], got {images.dtype} {list(images.shape)}")
+        if images.shape[0] != labels.shape[0]:
+            raise ValueError(f"images has {images.shape[0]} samples but labels has {labels.shape[0]}")
+        if channels not in (None, 1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {channels}")
+        if image_size is not None and image_size < 1:
+            raise ValueError(f"image_size must be a positive number of pixels, got {image_size}")
+        self.images, self.labels = images, labels
+        self.image_size, self.channels = image_size, channels
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        channels = self.channels or (1 if self.images.ndim == 3 else self.images.shape[1])
+        side = self.image_size or self.images.shape[-1]
+        return (channels, side, side)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = uint8_to_float_images(self.images[index : index + 1])
+        image = resize_images(convert_channels(image, self.channels), self.image_size)
+        return image[0], self.labels[index]
+
+
 def uint8_to_float_images(images: torch.Tensor) -> torch.Tensor:
     """uint8 ``[N, H, W]`` or ``[N, C, H, W]`` in [0, 255] → float32 ``[N, C, H, W]`` in [0, 1]."""
     if images.ndim == 3:

@@ -17,7 +17,9 @@ from torch.utils.data import Dataset
 
 from fastgen.data.datasets import DatasetInfo
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
+# The extensions read (lower-cased), the same list as `fastgen fid` / `fastgen stats` read; listing
+# and this constant are the whole interface the rest of the package uses.
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
 DEFAULT_IMAGE_SIZE = 64
 PIL_MODES = {1: "L", 3: "RGB"}
 
@@ -28,7 +30,7 @@ def list_images(root: str | Path) -> list[Path]:
     return sorted(
         path
         for path in root.rglob("*")
-        if path.suffix.lower() in IMAGE_SUFFIXES
+        if path.suffix.lower() in IMAGE_EXTENSIONS
         and path.is_file()
         and not any(part.startswith(".") for part in path.relative_to(root).parts)
     )
@@ -64,7 +66,7 @@ class ImageFolderDataset(Dataset):
             raise ValueError(f"image_size must be a positive number of pixels, got {image_size}")
         self.paths = list_images(self.root)
         if not self.paths:
-            suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+            suffixes = ", ".join(sorted(IMAGE_EXTENSIONS))
             raise ValueError(f"no images ({suffixes}) found under {self.root}")
         self.image_size = image_size
         self.channels = channels

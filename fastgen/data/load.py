@@ -37,8 +37,11 @@ def load_dataset(
     A path: a folder holding MNIST's IDX files is read as MNIST; any other folder as images
     (recursively; it has no held-out split, so ``train=False`` is an error).
 
-    Images come as float32 ``[C, H, W]`` in [0, 1] with an int64 label per item; the in-memory
-    datasets (:class:`LabeledDataset`) also expose ``data [N, C, H, W]`` and ``labels [N]``.
+    Images come as float32 ``[C, H, W]`` in [0, 1] with an int64 label per item. The small sets
+    (embedded MNIST, digits, gaussians) are in-memory :class:`LabeledDataset` objects that also
+    expose ``data [N, C, H, W]`` and ``labels [N]``; the full MNIST (:class:`ByteImageDataset`) and
+    folders (:class:`ImageFolderDataset`) convert or decode each item when it is read, for a
+    ``DataLoader`` to stream.
     ``image_size`` resizes images to a square side (bilinear; folders: default 64, resize the
     shorter side and center-crop); ``channels`` converts to 1 (gray) or 3 (RGB).
     """
@@ -49,21 +52,18 @@ def load_dataset(
         if image_size is not None or channels is not None:
             raise ValueError("image_size and channels apply to image datasets, not to 'gaussians'")
         return load_gaussians(train=train, num_samples=num_samples, seed=seed)
+    if name == "digits":
+        return _limit(*_transform_images(*load_sklearn_digits(train=train), image_size, channels), num_samples)
     if name == "mnist":
-        dataset, info = load_mnist(train=train, root=root)
-    elif name == "digits":
-        dataset, info = load_sklearn_digits(train=train)
-    else:
-        path = Path(name_or_path)
-        if not path.is_dir():
-            raise ValueError(f"name_or_path must be one of {', '.join(DATASET_NAMES)} or a folder, got {name!r}")
-        if find_mnist_files(path, train=True) is not None or find_mnist_files(path, train=False) is not None:
-            dataset, info = load_mnist(train=train, root=path)
-        elif not train:
-            raise ValueError(f"{path} is a folder of images with no held-out split: train=False needs a dataset name")
-        else:
-            return _limit(*load_image_folder(path, image_size=image_size, channels=channels), num_samples)
-    return _limit(*_transform_images(dataset, info, image_size, channels), num_samples)
+        return _limit(*load_mnist(train=train, root=root, image_size=image_size, channels=channels), num_samples)
+    path = Path(name_or_path)
+    if not path.is_dir():
+        raise ValueError(f"name_or_path must be one of {', '.join(DATASET_NAMES)} or a folder, got {name!r}")
+    if find_mnist_files(path, train=True) is not None or find_mnist_files(path, train=False) is not None:
+        return _limit(*load_mnist(train=train, root=path, image_size=image_size, channels=channels), num_samples)
+    if not train:
+        raise ValueError(f"{path} is a folder of images with no held-out split: train=False needs a dataset name")
+    return _limit(*load_image_folder(path, image_size=image_size, channels=channels), num_samples)
 
 
 def _transform_images(

@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fastgen.data.datasets import DatasetInfo, LabeledDataset, uint8_to_float_images
+from fastgen.data.datasets import (
+    ByteImageDataset,
+    DatasetInfo,
+    LabeledDataset,
+    convert_channels,
+    resize_images,
+    uint8_to_float_images,
+)
 from fastgen.data.idx import read_idx
 
 EMBEDDED_PATH = Path(__file__).resolve().parent / "mnist_5k.npz"
@@ -83,25 +90,36 @@ def read_mnist_folder(root: str | Path, *, train: bool = True) -> tuple[np.ndarr
     return images, labels.astype(np.int64)
 
 
-def load_mnist(*, train: bool = True, root: str | Path | None = None) -> tuple[LabeledDataset, DatasetInfo]:
-    """MNIST as float images ``[N, 1, 28, 28]`` in [0, 1] with int64 labels.
+def load_mnist(
+    *, train: bool = True, root: str | Path | None = None, image_size: int | None = None, channels: int | None = None
+) -> tuple[LabeledDataset | ByteImageDataset, DatasetInfo]:
+    """MNIST as float images ``[1, 28, 28]`` in [0, 1] with int64 labels (``channels``, ``image_size``:
+    converted and resized as ``load_dataset`` describes).
 
-    ``root=None`` gives the embedded subset (4,000 train / 1,000 test); a folder gives the full
-    MNIST found there (an error if it is not there: asking for a folder never falls back silently).
+    ``root=None`` gives the embedded subset (4,000 train / 1,000 test) in memory, as a
+    :class:`LabeledDataset` whose ``data`` is ``[N, 1, 28, 28]`` float32; a folder gives the full MNIST
+    found there (an error if it is not there: asking for a folder never falls back silently) as a
+    :class:`ByteImageDataset`, converted item by item as a ``DataLoader`` reads it.
     """
-    if root is None:
-        images, labels = load_embedded_mnist(train=train)
-        source = EMBEDDED_SOURCE
-    else:
+    if root is not None:
         images, labels = read_mnist_folder(root, train=train)
-        source = f"MNIST from {Path(root).resolve()}"
+        dataset = ByteImageDataset(
+            torch.from_numpy(images), torch.from_numpy(labels), image_size=image_size, channels=channels
+        )
+        return dataset, _mnist_info(len(dataset), train, f"MNIST from {Path(root).resolve()}", dataset.sample_shape)
+    images, labels = load_embedded_mnist(train=train)
     dataset = LabeledDataset(uint8_to_float_images(torch.from_numpy(images)), torch.from_numpy(labels))
-    info = DatasetInfo(
+    if image_size is not None or channels is not None:
+        dataset = LabeledDataset(resize_images(convert_channels(dataset.data, channels), image_size), dataset.labels)
+    return dataset, _mnist_info(len(dataset), train, EMBEDDED_SOURCE, tuple(dataset.data.shape[1:]))
+
+
+def _mnist_info(num_samples: int, train: bool, source: str, sample_shape: tuple[int, ...]) -> DatasetInfo:
+    return DatasetInfo(
         name="mnist",
         source=source,
         split="train" if train else "test",
-        num_samples=len(dataset),
-        sample_shape=(1, 28, 28),
+        num_samples=num_samples,
+        sample_shape=sample_shape,
         num_classes=10,
     )
-    return dataset, info

@@ -1,7 +1,8 @@
 """The trainer's outputs: a progress bar, sample grids, loss curves and held-out metrics.
 
-Each callback runs on rank 0 with the training RNG state saved and restored (see ``Trainer``),
-and writes its files atomically (temporary file + rename).
+Each callback runs with the training RNG state saved and restored (see ``Trainer``), on rank 0
+only, except ``Metrics``, whose evaluation is spread over the ranks; only rank 0 writes, and each
+file is written atomically (temporary file + rename).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from fastgen.train import distributed
 from fastgen.train.checkpoint import atomic_write
 from fastgen.train.metrics import DigitsScorer, evaluate_model
 from fastgen.train.trainer import Callback, Trainer
@@ -20,16 +22,17 @@ __all__ = ["LossCurves", "Metrics", "ProgressBar", "SampleGrid", "default_callba
 SMOOTHING = 0.9  # exponential moving average of the losses shown in the progress bar
 
 
-def write_png(path: Path, figure_or_grid) -> None:
-    """Write a matplotlib figure, or a ``[N, C, H, W]`` image batch as a grid, to ``path`` atomically."""
+def write_png(path: Path, figure_or_grid, image_format: str = "png") -> None:
+    """Write a matplotlib figure, or a ``[N, C, H, W]`` image batch as a grid, to ``path`` atomically
+    (as PNG, or as ``image_format``: "jpeg", "webp")."""
     buffer = io.BytesIO()
     if isinstance(figure_or_grid, torch.Tensor):
         from torchvision.utils import save_image
 
         count = figure_or_grid.shape[0]
-        save_image(figure_or_grid, buffer, format="png", nrow=max(1, round(count**0.5)), padding=2)
+        save_image(figure_or_grid, buffer, format=image_format, nrow=max(1, round(count**0.5)), padding=2)
     else:
-        figure_or_grid.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        figure_or_grid.savefig(buffer, format=image_format, dpi=100, bbox_inches="tight")
     atomic_write(path, lambda file: file.write(buffer.getvalue()))
 
 
@@ -123,35 +126,51 @@ class LossCurves(Callback):
         self.write(trainer)
 
     def write(self, trainer: Trainer) -> None:
-        from matplotlib.figure import Figure
+        figure = curves_figure(trainer.read_log())
+        if figure is not None:
+            write_png(trainer.out_dir / "loss_curves.png", figure)
 
-        series: dict[str, tuple[list, list]] = {}
-        for record in trainer.read_log():
-            for group in ("train", "eval"):
-                for name, value in record.get(group, {}).items():
-                    if isinstance(value, (int, float)):
-                        steps, values = series.setdefault(f"{group}/{name}", ([], []))
-                        steps.append(record["step"])
-                        values.append(value)
-        if not series:
-            return
-        figure = Figure(figsize=(5, 2.2 * len(series)))
-        for index, (name, (steps, values)) in enumerate(series.items()):
-            axes = figure.add_subplot(len(series), 1, index + 1)
-            axes.plot(steps, values, marker="." if name.startswith("eval") else None)
-            axes.set_ylabel(name)
-            axes.grid(alpha=0.3)
-        axes.set_xlabel("step")
-        write_png(trainer.out_dir / "loss_curves.png", figure)
+
+def curves_figure(records: list[dict]):
+    """One panel per training loss and held-out metric of ``metrics.jsonl`` records (None if none);
+    FID panels on a log scale, since FID falls by orders of magnitude early, then by percents."""
+    from matplotlib.figure import Figure
+
+    series: dict[str, tuple[list, list]] = {}
+    for record in records:
+        for group in ("train", "eval"):
+            for name, value in record.get(group, {}).items():
+                if isinstance(value, (int, float)):
+                    steps, values = series.setdefault(f"{group}/{name}", ([], []))
+                    steps.append(record["step"])
+                    values.append(value)
+    if not series:
+        return None
+    figure = Figure(figsize=(5, 2.2 * len(series)))
+    for index, (name, (steps, values)) in enumerate(series.items()):
+        axes = figure.add_subplot(len(series), 1, index + 1)
+        axes.plot(steps, values, marker="." if name.startswith("eval") else None)
+        if name.endswith("fid") and min(values) > 0:
+            axes.set_yscale("log")
+        axes.set_ylabel(name)
+        axes.grid(alpha=0.3)
+    axes.set_xlabel("step")
+    return figure
 
 
 class Metrics(Callback):
     """Held-out metrics every ``every`` steps (and at step 0 and the end) into ``metrics.jsonl``.
 
-    ``{"step": s, "eval": {...}}`` with digits-FID and IS of ``num_samples`` generated images
+    ``{"step": s, "eval": {...}}`` with ``digits_fid`` and ``digits_is`` (FID and Inception Score
+    with fastgen's digits CNN, see ``fastgen.train.metrics``) of ``num_samples`` generated images
     against ``eval_data`` (image models), modes covered and high-quality fraction (points), and
     ``model.evaluate(eval_data)`` (the autoencoders' denoising error or ELBO).
+
+    Runs on every rank: each generates its share of the samples, with rank 0's BatchNorm
+    statistics (``ReplicatedNetworks`` leaves the other ranks' own between evaluations).
     """
+
+    every_rank = True
 
     def __init__(self, every: int, eval_data: torch.Tensor, num_samples: int = 1000):
         self.every, self.eval_data, self.num_samples = every, eval_data, num_samples
@@ -170,12 +189,15 @@ class Metrics(Callback):
 
     def evaluate(self, trainer: Trainer) -> None:
         model = trainer.model
+        distributed.broadcast_buffers(model)
         model.eval()
         try:
             results = evaluate_model(model, self.eval_data, scorer=self.scorer, num_samples=self.num_samples)
         finally:
             model.train()
         trainer.log({"eval": results})
+        if not trainer.is_main:
+            return
         from tqdm.auto import tqdm
 
         tqdm.write(f"step {trainer.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in results.items()))

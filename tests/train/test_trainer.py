@@ -1,14 +1,15 @@
 """The Trainer: every model trains a few steps, checkpoints are atomic and safe, resume is exact."""
 
 import json
-import pickle
 
 import pytest
 import torch
+from torch.utils.data import TensorDataset
 
 from fastgen import DCGAN, GAN, LSGAN, VAE, DenoisingAutoencoder
 from fastgen.train import Callback, Trainer, load_checkpoint, save_checkpoint, shuffled_indices
 from fastgen.train.callbacks import LossCurves, SampleGrid
+from fastgen.train.checkpoint import CheckpointError
 from fastgen.train.metrics import DigitsScorer, evaluate_model
 
 TINY = {
@@ -20,11 +21,13 @@ TINY = {
 }
 
 
-def make(name, out_dir, steps, **kwargs):
+def make(name, out_dir, steps, streamed=False, **kwargs):
+    """A Trainer of a tiny model; ``streamed``: the samples as a Dataset, read through a DataLoader."""
     build, shape = TINY[name]
     torch.manual_seed(0)
     model = build()
     data = torch.rand(40, *shape, generator=torch.Generator().manual_seed(1))
+    data = TensorDataset(data) if streamed else data
     options = {"batch_size": 8, "seed": 3, "checkpoint_every": 2, "log_every": 1, **kwargs}
     return Trainer(model, data, out_dir=out_dir, steps=steps, **options)
 
@@ -108,7 +111,7 @@ class Payload:
 def test_checkpoint_load_refuses_arbitrary_objects(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"step": 1, "payload": Payload()}, path)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(CheckpointError, match="pickled Python objects"):
         load_checkpoint(path)
 
 
@@ -163,7 +166,7 @@ def test_digits_scorer_ranks_real_digits_far_above_noise():
     noise = torch.rand(300, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     on_real, on_noise = scorer(other_real), scorer(noise)
     assert on_real["digits_fid"] < 5 < 100 < on_noise["digits_fid"]
-    assert on_real["inception_score"] > 7 and on_noise["inception_score"] < 2
+    assert on_real["digits_is"] > 7 and on_noise["digits_is"] < 2
 
 
 def test_evaluate_model_on_the_ring_of_gaussians():
@@ -175,3 +178,33 @@ def test_evaluate_model_on_the_ring_of_gaussians():
 
     results = evaluate_model(Perfect(), torch.zeros(4, 2), scorer=None, num_samples=2500)
     assert results["modes_covered"] == 8 and results["high_quality_fraction"] > 0.97
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_streamed_dataset_trains_exactly_like_the_same_samples_in_memory(workers, tmp_path):
+    """A Dataset goes through a DataLoader (here also with worker processes) fed the same step batches."""
+    in_memory = make("dcgan", tmp_path / "memory", steps=6)
+    in_memory.fit()
+    make("dcgan", tmp_path / "streamed", steps=3, streamed=True, workers=workers).fit()
+    resumed = make("dcgan", tmp_path / "streamed", steps=6, streamed=True, workers=workers)
+    resumed.fit(resume=True)
+    for key, value in in_memory.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+
+
+def test_loss_curves_put_fid_on_a_log_scale():
+    from fastgen.train.callbacks import curves_figure
+
+    records = [
+        {"step": 0, "eval": {"digits_fid": 292.8, "digits_is": 1.0}},
+        {"step": 1, "train": {"loss_d": 1.3, "loss_g": 0.7}},
+        {"step": 2, "train": {"loss_d": 1.1, "loss_g": 0.9}, "eval": {"digits_fid": 4.2, "digits_is": 8.1}},
+    ]
+    scales = {axes.get_ylabel(): axes.get_yscale() for axes in curves_figure(records).axes}
+    assert scales == {
+        "eval/digits_fid": "log",
+        "eval/digits_is": "linear",
+        "train/loss_d": "linear",
+        "train/loss_g": "linear",
+    }
+    assert curves_figure([{"step": 0}]) is None
