@@ -105,5 +105,5 @@ def open_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
 
 def read_image(path: str | os.PathLike, channels: int = 3) -> np.ndarray:
     """The image at ``path`` as a uint8 array ``[H, W, channels]`` (see :func:`open_image`)."""
-    pixels = np.asarray(open_image(path, channels), dtype=np.uint8)
+    pixels = np.array(open_image(path, channels), dtype=np.uint8)  # a writable copy, as torch.from_numpy wants
     return pixels[:, :, None] if pixels.ndim == 2 else pixels
