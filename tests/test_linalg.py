@@ -1,4 +1,4 @@
-"""fastgen.ops.sqrtm against scipy.linalg.sqrtm and against its defining property S S = A.
+"""fastgen.linalg.sqrtm against scipy.linalg.sqrtm and against its defining property S S = A.
 
 Tolerances (float64): 1e-10 relative (Frobenius) for well-conditioned SPD matrices (both routes
 are backward stable; condition numbers here are below 1e3). Singular PSD matrices: S S = A to
@@ -12,7 +12,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from fastgen.ops.sqrtm import newton_schulz, sqrtm
+from fastgen.linalg import newton_schulz, sqrtm, upper_congruence
 
 
 def _spd(batch, d, rank=None, seed=0):
@@ -76,3 +76,13 @@ def test_bad_inputs():
         sqrtm(torch.tensor([[float("nan"), 0.0], [0.0, 1.0]]))
     with pytest.raises(ValueError, match="method"):
         sqrtm(torch.eye(2), method="schur")
+
+
+@pytest.mark.parametrize("lower_triangular", [True, False])
+def test_blocked_congruence_matches_direct_product(lower_triangular):
+    d = 600  # above two 256-wide blocks: the blocked products (the GPU's and the no-scipy path) run
+    sigma = _spd((), d, seed=70)
+    factor = torch.linalg.cholesky(_spd((), d, seed=71)) if lower_triangular else _spd((), d, rank=50, seed=72)
+    expected = torch.triu(factor.T @ sigma @ factor)
+    got = torch.triu(upper_congruence(factor, sigma, lower_triangular))  # eigvalsh reads the upper triangle
+    assert (got - expected).abs().max() <= 1e-12 * expected.abs().max()
