@@ -7,9 +7,9 @@ fused op, so not in ``fastgen.ops``, whose ``reference`` is the specification of
 
 from fastgen.linalg.psd import (
     check_symmetric,
+    cholesky,
     cholesky_or_check_psd,
     clamp_rounding,
-    pivoted_cholesky_factor,
     rounding_tolerance,
     sqrt_factor,
 )
@@ -25,11 +25,11 @@ from fastgen.linalg.trace_sqrt import (
 __all__ = [
     "NewtonSchulz",
     "check_symmetric",
+    "cholesky",
     "cholesky_or_check_psd",
     "clamp_rounding",
     "congruence_eigenvalues",
     "newton_schulz",
-    "pivoted_cholesky_factor",
     "rounding_tolerance",
     "sqrt_factor",
     "sqrtm",

@@ -9,8 +9,9 @@ factors below never take the square root of a rounding-level eigenvalue.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
+
+from fastgen.linalg import lapack
 
 # Covariances reach the metrics computed in float32 as often as in float64 (float32 features,
 # FeatureStats(precision="float32")), whatever dtype they are then stored in, so rounding is judged
@@ -44,6 +45,16 @@ def check_symmetric(name: str, a: torch.Tensor, tolerance: torch.Tensor) -> torc
     return (a + a.transpose(-1, -2)) / 2
 
 
+def cholesky(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L [..., d, d] lower with L L^T = a, ok [...]) for symmetric a; ok is False where a is not
+    numerically positive definite. LAPACK's dpotrf through scipy in float64 on the CPU (0.22 s
+    against 0.36 s for torch's at d = 2048 on one core here), torch's elsewhere."""
+    if lapack.usable(a):
+        return lapack.cholesky(a)
+    factor, info = torch.linalg.cholesky_ex(a)
+    return factor, info == 0
+
+
 def cholesky_or_check_psd(name: str, a: torch.Tensor, tolerance: torch.Tensor) -> torch.Tensor | None:
     """The Cholesky factor of symmetric a [..., d, d] when every matrix is positive definite; else None,
     after checking that a is PSD up to rounding (a + tolerance I positive definite), or a ValueError
@@ -52,11 +63,11 @@ def cholesky_or_check_psd(name: str, a: torch.Tensor, tolerance: torch.Tensor) -
     Cholesky of a + delta I succeeds exactly when its smallest eigenvalue exceeds -delta, up to
     Cholesky's own backward error (about d eps_float64 |a|, far below delta = tolerance).
     """
-    factor, info = torch.linalg.cholesky_ex(a)
-    if bool((info == 0).all()):
+    factor, ok = cholesky(a)
+    if bool(ok.all()):
         return factor
     shifted = a + tolerance[..., None, None] * torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
-    if bool((torch.linalg.cholesky_ex(shifted).info != 0).any()):
+    if not bool(cholesky(shifted)[1].all()):
         smallest = torch.linalg.eigvalsh(a)[..., 0]  # only on this error path
         worst = int((smallest + tolerance).flatten().argmin())
         raise ValueError(
@@ -81,21 +92,3 @@ def sqrt_factor(a: torch.Tensor) -> torch.Tensor:
     (rounding-level eigenvalues dropped). Works for any PSD A, singular or not."""
     eigenvalues, vectors = torch.linalg.eigh(a.to(torch.float64))
     return vectors * clamp_rounding(eigenvalues).sqrt().unsqueeze(-2)
-
-
-def pivoted_cholesky_factor(a: torch.Tensor) -> torch.Tensor | None:
-    """F [d, r] with F F^T = a for one PSD CPU matrix a [d, d] of numerical rank r: P^T a P = L L^T by
-    LAPACK's pivoted Cholesky (dpstrf, through scipy), F = P L. For a singular a (N <= d samples)
-    this is much cheaper than the eigh factor (0.5 s against 2.5 s for the whole FID with N = 1000,
-    d = 2048). None without scipy, or when LAPACK finds rank 0 (a = 0) or refuses the argument."""
-    try:
-        from scipy.linalg import lapack
-    except ImportError:
-        return None
-    packed, pivots, rank, info = lapack.dpstrf(np.asfortranarray(a.numpy()), lower=1)
-    if info < 0 or rank == 0:
-        return None
-    lower = np.tril(packed)[:, :rank]
-    factor = np.empty_like(lower)
-    factor[pivots - 1] = lower
-    return torch.from_numpy(factor)

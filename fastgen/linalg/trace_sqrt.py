@@ -14,10 +14,10 @@ S_1^(1/2) and M^(1/2) by Newton-Schulz instead, GEMMs only.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from fastgen.linalg.psd import clamp_rounding, pivoted_cholesky_factor, sqrt_factor
+from fastgen.linalg import lapack
+from fastgen.linalg.psd import cholesky, clamp_rounding, sqrt_factor
 from fastgen.linalg.sqrtm import newton_schulz
 
 _BLOCK = 256  # tile side of the triangular products; below 2 tiles plain matmuls are as fast
@@ -50,25 +50,12 @@ def upper_congruence(factor: torch.Tensor, sigma: torch.Tensor, lower_triangular
 def congruence_eigenvalues(factor: torch.Tensor, sigma: torch.Tensor, lower_triangular: bool) -> torch.Tensor:
     """Eigenvalues [..., d] of M = F^T S F.
 
-    On the CPU with a Cholesky factor, LAPACK's dsygst (itype 2: L^T S L, about d^3 multiply-adds
-    using the symmetry of S and M) forms M, when scipy is installed: 0.4 s against 1.0 s for the
-    blocked torch products at d = 2048 on one core here. Elsewhere the blocked products do.
+    On the CPU with a Cholesky factor, LAPACK's dsygst forms M (``fastgen.linalg.lapack``; 0.4 s
+    against 1.0 s for the blocked torch products at d = 2048 on one core here); elsewhere the
+    blocked products do.
     """
-    if lower_triangular and factor.device.type == "cpu":
-        try:
-            from scipy.linalg import lapack
-        except ImportError:
-            lapack = None
-        if lapack is not None:
-            shape = torch.broadcast_shapes(factor.shape, sigma.shape)
-            factors = factor.expand(shape).reshape(-1, *shape[-2:]).numpy()
-            sigmas = sigma.expand(shape).reshape(-1, *shape[-2:]).numpy()
-            reduced = [
-                lapack.dsygst(np.asfortranarray(s), np.asfortranarray(f), itype=2, lower=1)[0]
-                for f, s in zip(factors, sigmas, strict=True)
-            ]
-            m = torch.from_numpy(np.stack(reduced)).reshape(shape)
-            return torch.linalg.eigvalsh(m, UPLO="L")  # dsygst writes the lower triangle only
+    if lower_triangular and lapack.usable(factor, sigma):
+        return torch.linalg.eigvalsh(lapack.congruence(factor, sigma), UPLO="U")
     return torch.linalg.eigvalsh(upper_congruence(factor, sigma, lower_triangular), UPLO="U")
 
 
@@ -88,14 +75,14 @@ def trace_sqrt_eigenvalues(eigenvalues: torch.Tensor) -> tuple[torch.Tensor, tor
 def _trace_sqrt_pivoted(sigma1: torch.Tensor, sigma2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Through the pivoted Cholesky factor of a singular sigma1, one matrix at a time (CPU, scipy);
     None where that factor is not to be had."""
-    if sigma1.device.type != "cpu":
+    if not lapack.usable(sigma1):
         return None
     shape = torch.broadcast_shapes(sigma1.shape, sigma2.shape)
     firsts = sigma1.expand(shape).reshape(-1, *shape[-2:])
     seconds = sigma2.expand(shape).reshape(-1, *shape[-2:])
     traces, errors = [], []
     for first, second in zip(firsts, seconds, strict=True):
-        f = pivoted_cholesky_factor(first)
+        f = lapack.pivoted_cholesky(first)
         if f is None:
             return None
         trace, error = trace_sqrt_eigenvalues(torch.linalg.eigvalsh(f.transpose(0, 1) @ second @ f))
@@ -118,8 +105,8 @@ def trace_sqrt_product(
     for first, second, known in ((sigma1, sigma2, cholesky1), (sigma2, sigma1, cholesky2)):
         factor = known
         if factor is None:
-            factor, info = torch.linalg.cholesky_ex(first)
-            factor = factor if bool((info == 0).all()) else None
+            factor, ok = cholesky(first)
+            factor = factor if bool(ok.all()) else None
         if factor is not None:
             return trace_sqrt_eigenvalues(congruence_eigenvalues(factor, second, lower_triangular=True))
     pivoted = _trace_sqrt_pivoted(sigma1, sigma2)

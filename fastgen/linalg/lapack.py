@@ -1,0 +1,72 @@
+"""float64 LAPACK on the CPU through scipy (the LAPACK its wheels ship, OpenBLAS), for the phases
+of the Fréchet distance where it beats torch's route: the Cholesky factor (dpotrf) and the
+congruence L^T S L (dsygst, which uses the symmetry of S and of the result: d^3 multiply-adds, no
+blocked products). One matrix at a time; torch tensors in and out.
+
+A C-contiguous symmetric matrix is, read in Fortran order, its own transpose, so the matrices pass
+to LAPACK as views with ``uplo="U"``: the upper factor U = L^T of a Fortran-order S is the lower
+factor L of the C-order one, with no copy of S beyond the one LAPACK overwrites.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+try:
+    from scipy.linalg import lapack as _lapack
+except ImportError:  # scipy is optional: torch's own routes then do
+    _lapack = None
+
+
+def usable(*tensors: torch.Tensor) -> bool:
+    """Whether these tensors can go through scipy's LAPACK: scipy installed, float64, on the CPU."""
+    return _lapack is not None and all(t.device.type == "cpu" and t.dtype == torch.float64 for t in tensors)
+
+
+def _matrices(a: torch.Tensor) -> torch.Tensor:
+    return a.reshape(-1, *a.shape[-2:]).contiguous()
+
+
+def _stacked(matrices: list[torch.Tensor], shape: torch.Size) -> torch.Tensor:
+    return matrices[0].reshape(shape) if len(matrices) == 1 else torch.stack(matrices).reshape(shape)
+
+
+def cholesky(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L [..., d, d] lower with L L^T = a, ok [...]) for symmetric a; ok is False where a is not
+    numerically positive definite (L is then meaningless there)."""
+    factors, ok = [], []
+    for matrix in _matrices(a):
+        upper, info = _lapack.dpotrf(matrix.numpy().T, lower=0, clean=1)  # Fortran view: a^T = a
+        factors.append(torch.from_numpy(upper.T))
+        ok.append(info == 0)
+    return _stacked(factors, a.shape), torch.tensor(ok).reshape(a.shape[:-2])
+
+
+def congruence(factor: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """M = L^T S L [..., d, d] for lower-triangular L and symmetric S (broadcast), exact on and
+    above the diagonal (the rest is not written: read it with ``eigvalsh(M, UPLO="U")``)."""
+    shape = torch.broadcast_shapes(factor.shape, sigma.shape)
+    results = []
+    for lower, matrix in zip(_matrices(factor.expand(shape)), _matrices(sigma.expand(shape)), strict=True):
+        # Fortran views: matrix^T = S, lower^T = U; itype 2 with uplo "U" writes U S U^T = L^T S L
+        s_fortran, u_fortran = matrix.numpy().T.copy(order="F"), lower.numpy().T
+        reduced, info = _lapack.dsygst(s_fortran, u_fortran, itype=2, lower=0, overwrite_a=1)
+        if info != 0:
+            raise RuntimeError(f"LAPACK dsygst failed with info = {info}")
+        results.append(torch.from_numpy(reduced.T).transpose(-1, -2))
+    return _stacked(results, shape)
+
+
+def pivoted_cholesky(a: torch.Tensor) -> torch.Tensor | None:
+    """F [d, r] with F F^T = a for one PSD matrix a [d, d] of numerical rank r: P^T a P = L L^T by
+    the pivoted Cholesky factorisation (dpstrf), F = P L. For a singular a (N <= d samples) much
+    cheaper than the eigh factor (0.5 s against 2.5 s for the whole FID with N = 1000, d = 2048).
+    None when LAPACK finds rank 0 (a = 0) or refuses the argument."""
+    packed, pivots, rank, info = _lapack.dpstrf(np.asfortranarray(a.numpy()), lower=1)
+    if info < 0 or rank == 0:
+        return None
+    lower = np.tril(packed)[:, :rank]
+    factor = np.empty_like(lower)
+    factor[pivots - 1] = lower
+    return torch.from_numpy(factor)
