@@ -337,7 +337,7 @@ def find_inception_weights(weights: str | os.PathLike | None = None) -> Path:
     if not path.is_file():
         raise FileNotFoundError(
             f"The FID Inception weights {WEIGHTS_FILENAME} are not in the torch hub cache ({cache}) and fastgen "
-            f"downloads nothing. Download them once from\n  {WEIGHTS_URL}\nand put the file in {cache}/ "
+            f"downloads nothing: download them once from {WEIGHTS_URL} and put the file in {cache}/ "
             f"(pytorch-fid uses the same place), or pass its path (weights=PATH, --weights PATH)."
         )
     return path
@@ -361,3 +361,23 @@ def load_inception_extractor(
     except (RuntimeError, AttributeError) as error:
         raise ValueError(f"weights: {path} is not the FID Inception weight file {WEIGHTS_FILENAME}: {error}") from error
     return network.requires_grad_(False).optimize_for_inference().to(device)
+
+
+def random_fid_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random weights with the names of the FID weight file, for tests and benchmarks that run offline.
+
+    He-scaled convolutions keep activations O(1); batch-norm statistics and affine parameters are
+    random too (not 0/1), so every layer matters to a comparison.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    state = FIDInceptionV3().state_dict()
+    for name, value in state.items():
+        if name.endswith("conv.weight"):
+            value.copy_(torch.randn(value.shape, generator=generator) * (2 / value[0].numel()) ** 0.5)
+        elif name.endswith(("running_var", "bn.weight")):
+            value.copy_(torch.rand(value.shape, generator=generator) + 0.5)
+        elif name.endswith(("running_mean", "bn.bias", "fc.bias")):
+            value.copy_(torch.randn(value.shape, generator=generator) * 0.1)
+        elif name == "fc.weight":
+            value.copy_(torch.randn(value.shape, generator=generator) / 2048**0.5)
+    return state
