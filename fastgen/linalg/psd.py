@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import torch
 
-from fastgen.linalg import lapack
-
 # Covariances reach the metrics computed in float32 as often as in float64 (float32 features,
 # FeatureStats(precision="float32")), whatever dtype they are then stored in, so rounding is judged
 # at float32's eps (or the input's, if coarser). A covariance entry carries an error of a few eps
@@ -47,10 +45,7 @@ def check_symmetric(name: str, a: torch.Tensor, tolerance: torch.Tensor) -> torc
 
 def cholesky(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(L [..., d, d] lower with L L^T = a, ok [...]) for symmetric a; ok is False where a is not
-    numerically positive definite. LAPACK's dpotrf through scipy in float64 on the CPU (0.22 s
-    against 0.36 s for torch's at d = 2048 on one core here), torch's elsewhere."""
-    if lapack.usable(a):
-        return lapack.cholesky(a)
+    numerically positive definite (L is then meaningless there)."""
     factor, info = torch.linalg.cholesky_ex(a)
     return factor, info == 0
 
