@@ -208,7 +208,7 @@ def image_statistics(
     with (
         tqdm(total=len(paths), desc=folder.name or str(folder), unit="img", disable=quiet) as bar,
         torch.inference_mode(),
-        contextlib.nullcontext() if dtype == torch.float32 else torch.autocast(device.type, dtype=dtype),
+        strict_float32() if dtype == torch.float32 else torch.autocast(device.type, dtype=dtype),
     ):
         for batch in loader:
             skipped += batch.bad
@@ -226,6 +226,18 @@ def image_statistics(
     if stats.count < 2:
         raise ValueError(f"source {folder} has {stats.count} readable image(s); a covariance (FID) needs at least 2")
     return stats
+
+
+@contextlib.contextmanager
+def strict_float32():
+    """float32 means float32 on CUDA too: cuDNN and cuBLAS would otherwise use TF32 (10-bit mantissa)
+    for convolutions on Ampere and later GPUs, moving the features by ~1e-3."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def _check_skipped(skipped: list[BadImage], skip_bad: bool, world: int) -> int:

@@ -166,3 +166,20 @@ def test_lower_precision_runs_and_stays_close(digits, capsys, tmp_path):
     # convolutions the features move by about 1e-2 of their scale, and the statistics with them.
     deviation = (low.mean - full.mean).abs().max() / full.mean.abs().max()
     assert 0 < deviation < 5e-2
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_same_pipeline_on_cuda(digits, capsys, tmp_path):
+    """CUDA statistics equal the CPU's to float32 rounding (cuDNN and oneDNN sum in different orders)."""
+    folder, _ = digits
+    for device, precision in (("cpu", "float32"), ("cuda", "float32"), ("cuda", "float16")):
+        output = tmp_path / f"{device}-{precision}.npz"
+        code, _, err = run_cli(
+            capsys, "stats", folder, "-o", output, *digits_args("--device", device, "--precision", precision)
+        )
+        assert code == 0, err
+    cpu = FeatureStats.load(tmp_path / "cpu-float32.npz")
+    for name, tolerance in (("cuda-float32", 1e-4), ("cuda-float16", 5e-2)):
+        cuda = FeatureStats.load(tmp_path / f"{name}.npz")
+        assert (cuda.mean - cpu.mean).abs().max() <= tolerance * cpu.mean.abs().max()
