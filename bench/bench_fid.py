@@ -187,7 +187,7 @@ def _phases(mu1, s1, mu2, s2):
         lambda r: linalg.cholesky(s1)[0],
         lambda r: linalg.cholesky(s2)[0],
         lambda r: lapack.congruence(r[factor], s2),
-        lambda r: torch.linalg.eigvalsh(r[m], UPLO="U"),
+        lambda r: torch.linalg.eigvalsh(r[m], UPLO="L"),
         lambda r: frechet_distance(mu1, s1, mu2, s2),
     ]
     return dict(zip([*PHASES, "the whole frechet_distance"], functions, strict=True))

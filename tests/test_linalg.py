@@ -93,8 +93,8 @@ def test_scipy_congruence_matches_torch():
 
     sigma, spd = _spd((2,), 40, seed=73), _spd((), 40, seed=74)
     lower = torch.linalg.cholesky(spd)  # one factor broadcast against two matrices
-    got = torch.triu(lapack.congruence(lower, sigma))  # only the upper triangle is written
-    expected = torch.triu(lower.T @ sigma @ lower)
+    got = torch.tril(lapack.congruence(lower, sigma))  # only the lower triangle is written
+    expected = torch.tril(lower.T @ sigma @ lower)
     assert got.shape == (2, 40, 40) and _relative(got, expected) < 1e-13
 
 
@@ -107,3 +107,20 @@ def test_trace_sqrt_product_is_the_same_without_scipy(monkeypatch):
     without = [trace_sqrt_product(a, b)[0] for a, b in ((full, singular), (singular, full), (singular, singular))]
     for got, expected in zip(without, with_scipy, strict=True):
         assert abs(float(got) - float(expected)) <= 1e-10 * float(expected)
+
+
+def test_symmetry_check_covers_every_tile():
+    from fastgen.linalg import check_symmetric
+    from fastgen.linalg.psd import _asymmetry
+
+    a = _spd((2,), 600, seed=77)  # three 256-wide tiles
+    skewed = a.clone()
+    skewed[1, 550, 10] += 1.0
+    assert _asymmetry(skewed).tolist() == [0.0, 1.0]
+    noise = torch.randn(2, 600, 600, generator=torch.Generator().manual_seed(78), dtype=torch.float64)
+    assert torch.equal(_asymmetry(noise), (noise - noise.mT).abs().amax(dim=(-2, -1)))
+    assert check_symmetric("a", a, torch.zeros(2, dtype=torch.float64)) is a  # exactly symmetric: no copy
+    with pytest.raises(ValueError, match=r"a must be symmetric: max \|a_ij - a_ji\| = 1 is beyond rounding"):
+        check_symmetric("a", skewed, torch.full((2,), 0.5, dtype=torch.float64))
+    within = check_symmetric("a", skewed, torch.full((2,), 2.0, dtype=torch.float64))
+    assert torch.equal(within, within.mT) and float(within[1, 550, 10] - a[1, 550, 10]) == 0.5

@@ -2,9 +2,8 @@
 does not offer: the congruence L^T S L (dsygst, which uses the symmetry of S and of the result)
 and the pivoted Cholesky factor (dpstrf). One matrix at a time; torch tensors in and out.
 
-A C-contiguous matrix read in Fortran order is its transpose, so the matrices pass to LAPACK as
-views with ``uplo="U"``: the lower Cholesky factor L of a C-order S is, read in Fortran order, the
-upper factor U = L^T that dsygst takes, with no copy beyond the one of S that LAPACK overwrites.
+The matrices pass to LAPACK without transposing copies: torch's Cholesky factor is already in
+Fortran (column-major) order, and a C-contiguous symmetric S read in Fortran order is S^T = S.
 
 Not the Cholesky factor itself: dpotrf here is 1.4x faster than torch's (MKL) on one core, but
 2-3x slower with two threads on a loaded machine (OpenBLAS's threads wait on each other while
@@ -28,26 +27,21 @@ def usable(*tensors: torch.Tensor) -> bool:
 
 
 def _matrices(a: torch.Tensor) -> torch.Tensor:
-    return a.reshape(-1, *a.shape[-2:]).contiguous()
-
-
-def _stacked(matrices: list[torch.Tensor], shape: torch.Size) -> torch.Tensor:
-    return matrices[0].reshape(shape) if len(matrices) == 1 else torch.stack(matrices).reshape(shape)
+    return a.reshape(-1, *a.shape[-2:])
 
 
 def congruence(factor: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """M = L^T S L [..., d, d] for lower-triangular L and symmetric S (broadcast), exact on and
-    above the diagonal (the rest is not written: read it with ``eigvalsh(M, UPLO="U")``)."""
+    below the diagonal (the rest is not written: read it with ``eigvalsh(M, UPLO="L")``)."""
     shape = torch.broadcast_shapes(factor.shape, sigma.shape)
     results = []
     for lower, matrix in zip(_matrices(factor.expand(shape)), _matrices(sigma.expand(shape)), strict=True):
-        # Fortran views: matrix^T = S, lower^T = U; itype 2 with uplo "U" writes U S U^T = L^T S L
-        s_fortran, u_fortran = matrix.numpy().T.copy(order="F"), lower.numpy().T
-        reduced, info = _lapack.dsygst(s_fortran, u_fortran, itype=2, lower=0, overwrite_a=1)
+        s_fortran = np.array(matrix.numpy().T, order="F")  # S^T = S, copied (dsygst overwrites it)
+        reduced, info = _lapack.dsygst(s_fortran, np.asfortranarray(lower.numpy()), itype=2, lower=1, overwrite_a=1)
         if info != 0:
             raise RuntimeError(f"LAPACK dsygst failed with info = {info}")
-        results.append(torch.from_numpy(reduced.T).transpose(-1, -2))
-    return _stacked(results, shape)
+        results.append(torch.from_numpy(reduced))
+    return results[0].reshape(shape) if len(results) == 1 else torch.stack(results).reshape(shape)
 
 
 def pivoted_cholesky(a: torch.Tensor) -> torch.Tensor | None:

@@ -22,24 +22,40 @@ import torch
 _ROUNDING_MARGIN = 10.0
 
 
+_TILE = 256  # the symmetry check compares a row tile with the transposed column tile: cache-sized
+
+
 def rounding_tolerance(a: torch.Tensor, input_dtype: torch.dtype) -> torch.Tensor:
     """Per matrix [...]: how far from symmetric PSD a [..., d, d] may be from rounding alone,
     10 d eps max|a_ij| with eps that of float32 or of ``input_dtype``, whichever is coarser."""
     eps = max(torch.finfo(torch.float32).eps, torch.finfo(input_dtype).eps)
-    return _ROUNDING_MARGIN * a.shape[-1] * eps * a.abs().amax(dim=(-2, -1))
+    low, high = torch.aminmax(a.flatten(-2), dim=-1)  # one pass, no |a| copy
+    return _ROUNDING_MARGIN * a.shape[-1] * eps * torch.maximum(high, -low)
+
+
+def _asymmetry(a: torch.Tensor) -> torch.Tensor:
+    """max |a_ij - a_ji| per matrix [...], tile by tile over the upper triangle: a whole-matrix
+    a - a^T reads a^T with a stride of d and costs more than the Cholesky factor at d = 2048."""
+    asymmetry = torch.zeros(a.shape[:-2], dtype=a.dtype, device=a.device)
+    for i in range(0, a.shape[-1], _TILE):
+        rows, columns = a[..., i : i + _TILE, i:], a[..., i:, i : i + _TILE]
+        asymmetry = torch.maximum(asymmetry, (rows - columns.transpose(-1, -2)).abs().amax(dim=(-2, -1)))
+    return asymmetry
 
 
 def check_symmetric(name: str, a: torch.Tensor, tolerance: torch.Tensor) -> torch.Tensor:
-    """a [..., d, d] made exactly symmetric, (a + a^T) / 2, when |a_ij - a_ji| <= tolerance [...];
-    otherwise a ValueError naming ``name``. Every route then reads the same matrix, whichever
-    triangle it reads."""
-    asymmetry = (a - a.transpose(-1, -2)).abs().amax(dim=(-2, -1))
+    """a [..., d, d] made exactly symmetric, (a + a^T) / 2 (a itself when it already is, as computed
+    covariances usually are), when |a_ij - a_ji| <= tolerance [...]; otherwise a ValueError naming
+    ``name``. Every route then reads the same matrix, whichever triangle it reads."""
+    asymmetry = _asymmetry(a)
     if bool((asymmetry > tolerance).any()):
         worst = int((asymmetry - tolerance).flatten().argmax())
         raise ValueError(
             f"{name} must be symmetric: max |{name}_ij - {name}_ji| = {float(asymmetry.flatten()[worst]):.3g} is "
             f"beyond rounding ({float(tolerance.flatten()[worst]):.3g}, 10 d eps of its largest entry)"
         )
+    if not bool(asymmetry.any()):
+        return a
     return (a + a.transpose(-1, -2)) / 2
 
 

@@ -55,7 +55,7 @@ def congruence_eigenvalues(factor: torch.Tensor, sigma: torch.Tensor, lower_tria
     blocked products do.
     """
     if lower_triangular and lapack.usable(factor, sigma):
-        return torch.linalg.eigvalsh(lapack.congruence(factor, sigma), UPLO="U")
+        return torch.linalg.eigvalsh(lapack.congruence(factor, sigma), UPLO="L")
     return torch.linalg.eigvalsh(upper_congruence(factor, sigma, lower_triangular), UPLO="U")
 
 
