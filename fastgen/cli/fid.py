@@ -129,6 +129,12 @@ def statistics_of(names_and_sources: list[tuple[str, str]], args, device) -> lis
         check_source(name, source)
     check_options(args)
     check_precision(args.precision, device)
+    if args.precision != "float32" and os.environ.get("RANK", "0") == "0":
+        print(
+            f"note: --precision {args.precision}: these statistics and FIDs are not comparable to published "
+            "(float32) numbers; use them to follow a run, not to report",
+            file=sys.stderr,
+        )
     extractor = None
     if any(Path(source).is_dir() for source in sources):
         extractor = get_extractor(args.extractor, dims=args.dims, weights=args.weights, device=device)
