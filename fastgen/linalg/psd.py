@@ -77,7 +77,8 @@ def cholesky_or_check_psd(name: str, a: torch.Tensor, tolerance: torch.Tensor) -
     factor, ok = cholesky(a)
     if bool(ok.all()):
         return factor
-    shifted = a + tolerance[..., None, None] * torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+    shift = tolerance.clamp_min(torch.finfo(a.dtype).tiny)  # a = 0 (a collapsed set) is PSD too
+    shifted = a + shift[..., None, None] * torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
     if not bool(cholesky(shifted)[1].all()):
         smallest = torch.linalg.eigvalsh(a)[..., 0]  # only on this error path
         worst = int((smallest + tolerance).flatten().argmin())

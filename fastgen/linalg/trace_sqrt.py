@@ -130,4 +130,5 @@ def trace_sqrt_newton_schulz(
     trace = result.root.diagonal(dim1=-2, dim2=-1).sum(dim=-1)
     norm_m = torch.linalg.matrix_norm(m)
     error = torch.linalg.matrix_norm(result.inverse_root) * result.residual * norm_m / 2 + residual1 * trace
-    return trace, error
+    # M = 0 (a collapsed set, S = 0): the trace is exactly 0, and M^(-1/2) is meaningless (inf * 0)
+    return trace, torch.where(norm_m > 0, error, torch.zeros_like(error))

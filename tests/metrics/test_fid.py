@@ -270,3 +270,16 @@ def test_empty_and_nonfinite_inputs_are_refused_naming_them():
         frechet_distance(mu, sigma, mu, bad)
     with pytest.raises(ValueError, match="mu must have d >= 1"):
         FIDReference(torch.zeros(0), torch.zeros(0, 0))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_collapsed_set_with_zero_covariance_is_accepted(method):
+    b = _stats(200, 16, seed=87)
+    mu, zero = torch.full((16,), 0.5, dtype=torch.float64), torch.zeros(16, 16, dtype=torch.float64)
+    expected = float((mu - b.mean).square().sum() + b.cov.trace())  # Tr((0 S)^(1/2)) = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no Newton-Schulz "divergence" on S = 0 either
+        warnings.filterwarnings("ignore", "Matrix is singular")  # scipy's sqrtm of the product 0
+        got = [frechet_distance(mu, zero, b.mean, b.cov, method=method)]
+        got.append(FIDReference(b.mean, b.cov, method=method).distance(mu, zero))
+    assert all(abs(float(fid) - expected) <= 1e-6 * expected for fid in got)
