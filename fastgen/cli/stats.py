@@ -2,12 +2,12 @@
 
 The file has pytorch-fid's keys ``mu`` and ``sigma`` (plus ``count``), so either tool reads it,
 and `fastgen fid a.npz B` then skips A's feature extraction. It is written atomically and an
-existing file is kept unless ``--force`` is given.
+existing file is kept unless ``--force`` is given. Under ``torchrun`` the images are shared among
+the processes and rank 0 writes the file.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from fastgen.cli.fid import add_extractor_arguments
@@ -21,21 +21,23 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from fastgen.cli.fid import statistics_of
+    from fastgen.cli.fid import check_source, describe_count, run_guarded, start_processes, statistics_of
 
-    output = Path(args.output)
-    try:
+    def body() -> int:
+        output = Path(args.output)
         if output.suffix.lower() != ".npz":
             raise ValueError(f"--output must name a .npz file, got {output}")
         if output.exists() and not args.force:
             raise ValueError(f"{output} exists; pass --force to overwrite it")
         if not output.parent.is_dir():
             raise FileNotFoundError(f"the folder of --output, {output.parent}, does not exist")
-        (stats,) = statistics_of([args.source], args)
+        check_source("A", args.source)
+        device, rank, world = start_processes(args)
+        (stats,) = statistics_of([("A", args.source)], args, device)
+        if rank != 0:
+            return 0
         stats.save(output)
-    except (FileNotFoundError, ValueError, TypeError) as error:
-        print(f"fastgen stats: error: {error}", file=sys.stderr)
-        return 2
-    count = "" if stats.count is None else f" of {stats.count} samples"
-    print(f"wrote {output}: statistics{count}, d = {stats.dim}")
-    return 0
+        print(f"wrote {output}: statistics{describe_count(args.source, stats.count, world)}, d = {stats.dim}")
+        return 0
+
+    return run_guarded("stats", body)

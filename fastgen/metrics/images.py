@@ -1,4 +1,4 @@
-"""Images for the metrics: folders of PNG/JPEG files, loading as uint8, 8-bit quantization.
+"""Images for the metrics: folders of image files, loading as uint8 batches, 8-bit quantization.
 
 Every metric input is brought to 8 bits first, because that is what images on disk are: a folder
 of PNGs and the same images held in memory as floats must give the same features. Float → uint8
@@ -9,13 +9,15 @@ rounds to the nearest level, ``round(255·x)`` (half to even), where torchmetric
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+from fastgen.image_files import UnreadableImageError, describe_extensions, list_image_files, read_image
 
 
 def float_to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -44,74 +46,100 @@ def uint8_to_float(images: torch.Tensor) -> torch.Tensor:
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
-    """The PNG and JPEG files under ``folder``, recursively, sorted by path (case-insensitive extensions).
+    """The image files under ``folder`` (:data:`fastgen.image_files.IMAGE_EXTENSIONS`), recursively, sorted.
 
     Raises FileNotFoundError if ``folder`` is not a directory, ValueError if it holds no image.
     """
     root = Path(folder)
-    if not root.is_dir():
-        raise FileNotFoundError(f"image folder {root} does not exist or is not a directory")
-    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    try:
+        paths = list_image_files(root)
+    except NotADirectoryError:
+        raise FileNotFoundError(f"image folder {root} does not exist or is not a directory") from None
     if not paths:
-        raise ValueError(
-            f"image folder {root} holds no image ({', '.join(IMAGE_EXTENSIONS)} files, searched recursively)"
-        )
+        raise ValueError(f"image folder {root} holds no image ({describe_extensions()} files, searched recursively)")
     return paths
 
 
-class ImageFiles(Dataset):
-    """Image files as uint8 tensors ``[channels, H, W]``.
+Prepare = Callable[[np.ndarray], torch.Tensor]
 
-    ``channels=3`` converts gray images to RGB (the gray value replicated, PIL's
-    ``convert("RGB")``, as pytorch-fid does); ``channels=1`` converts RGB to gray with PIL's
-    ITU-R 601-2 luma, L = 0.299 R + 0.587 G + 0.114 B, for extractors that take gray digits.
+
+class BadImage(NamedTuple):
+    """A file a loader worker could not decode, passed to the main process to report or count."""
+
+    path: str
+    message: str
+
+
+class ImageFiles(Dataset):
+    """Image files, decoded by :func:`fastgen.image_files.read_image` and prepared for batching.
+
+    Item i is ``prepare(pixels)`` for the uint8 ``[H, W, channels]`` pixels of file i (default: the
+    uint8 tensor ``[channels, H, W]``), or a :class:`BadImage` when the file cannot be decoded:
+    the worker does not raise, so that the error reaches the user as one line naming the file
+    instead of a worker traceback.
     """
 
-    def __init__(self, paths: list[Path], channels: int = 3):
+    def __init__(
+        self, paths: list[Path], channels: int = 3, prepare: Callable[[np.ndarray], torch.Tensor] | None = None
+    ):
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels!r}")
         self.paths = list(paths)
         self.channels = channels
+        self.prepare = prepare
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        from PIL import Image
+    def __getitem__(self, index: int) -> torch.Tensor | BadImage:
+        try:
+            pixels = read_image(self.paths[index], self.channels)
+        except UnreadableImageError as error:
+            return BadImage(str(self.paths[index]), str(error))
+        if self.prepare is not None:
+            return self.prepare(pixels)
+        return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
 
-        with Image.open(self.paths[index]) as image:
-            pixels = np.asarray(image.convert("RGB" if self.channels == 3 else "L"))
-        tensor = torch.from_numpy(pixels.copy())
-        return tensor.unsqueeze(0) if self.channels == 1 else tensor.permute(2, 0, 1).contiguous()
+
+class ImageBatch(NamedTuple):
+    """One loader batch: the images (one tensor when they share a size, else a list) and the bad files."""
+
+    images: torch.Tensor | list[torch.Tensor]
+    bad: list[BadImage]
+
+    def __len__(self) -> int:
+        return len(self.images)
 
 
-def stack_images(batch: list[torch.Tensor]) -> torch.Tensor:
-    """Collate images of one size into ``[N, C, H, W]``; a clear error when sizes differ."""
-    sizes = sorted({tuple(image.shape[1:]) for image in batch})
-    if len(sizes) > 1:
-        raise ValueError(f"all images must have the same size to be batched; found sizes (H, W) {sizes}")
-    return torch.stack(batch)
+def collate_images(items: list[torch.Tensor | BadImage]) -> ImageBatch:
+    """Stack images of one size into ``[N, C, H, W]``; images of mixed sizes stay a list (resized one by one
+    later, so that no image's result depends on which others share its batch); set bad files aside."""
+    bad = [item for item in items if isinstance(item, BadImage)]
+    images = [item for item in items if not isinstance(item, BadImage)]
+    if len({tuple(image.shape) for image in images}) > 1:
+        return ImageBatch(images, bad)
+    return ImageBatch(torch.stack(images) if images else torch.empty(0, dtype=torch.uint8), bad)
 
 
 def image_loader(
-    folder: str | os.PathLike,
+    paths: list[Path],
     *,
     channels: int = 3,
+    prepare: Prepare | None = None,
     batch_size: int = 50,
     num_workers: int = 0,
     pin_memory: bool = False,
 ) -> DataLoader:
-    """A DataLoader over the images of ``folder`` (see :func:`list_images`), in sorted order, as uint8 batches."""
+    """A DataLoader of :class:`ImageBatch` over ``paths`` in their order (see :class:`ImageFiles`)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if num_workers < 0:
         raise ValueError(f"num_workers must be >= 0, got {num_workers!r}")
-    dataset = ImageFiles(list_images(folder), channels=channels)
     return DataLoader(
-        dataset,
+        ImageFiles(paths, channels=channels, prepare=prepare),
         batch_size=batch_size,
         shuffle=False,
         num_workers=num_workers,
-        collate_fn=stack_images,
+        collate_fn=collate_images,
         pin_memory=pin_memory,
     )

@@ -15,7 +15,15 @@ from PIL import Image
 from torch import nn
 
 from fastgen.metrics.extract import compute_statistics, get_extractor
-from fastgen.metrics.images import ImageFiles, float_to_uint8, image_loader, list_images, stack_images, uint8_to_float
+from fastgen.metrics.images import (
+    BadImage,
+    ImageFiles,
+    collate_images,
+    float_to_uint8,
+    image_loader,
+    list_images,
+    uint8_to_float,
+)
 from fastgen.metrics.stats import FeatureStats
 
 HAS_DIGITS = importlib.util.find_spec("fastgen.metrics.digits") is not None
@@ -111,9 +119,19 @@ def test_float_to_uint8_rounds_instead_of_truncating():
         uint8_to_float(torch.tensor([0.5]))
 
 
-def test_stack_images_refuses_mixed_sizes():
-    with pytest.raises(ValueError, match=r"same size.*\(4, 4\), \(4, 5\)"):
-        stack_images([torch.zeros(1, 4, 4, dtype=torch.uint8), torch.zeros(1, 4, 5, dtype=torch.uint8)])
+def test_collate_stacks_one_size_keeps_mixed_sizes_apart_and_sets_bad_files_aside():
+    small, large = torch.zeros(1, 4, 4, dtype=torch.uint8), torch.ones(1, 4, 5, dtype=torch.uint8)
+    bad = BadImage("x.png", "cannot read image x.png: truncated")
+    same = collate_images([small, bad, small])
+    assert same.images.shape == (2, 1, 4, 4) and same.bad == [bad] and len(same) == 2
+    mixed = collate_images([small, large])
+    assert isinstance(mixed.images, list) and [tuple(i.shape) for i in mixed.images] == [(1, 4, 4), (1, 4, 5)]
+
+
+def test_a_bad_file_becomes_a_marker_not_a_worker_traceback(tmp_path):
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    item = ImageFiles([tmp_path / "bad.png"])[0]
+    assert isinstance(item, BadImage) and str(tmp_path / "bad.png") in item.message
 
 
 @pytest.mark.parametrize("batch_size, num_workers", [(3, 0), (50, 1)])
@@ -127,10 +145,10 @@ def test_folder_statistics_equal_numpy_of_the_decoded_pixels(tmp_path, gray_pixe
 
 def test_loader_batches_in_sorted_order(tmp_path, gray_pixels):
     write_pngs(tmp_path, gray_pixels)
-    batches = list(image_loader(tmp_path, channels=1, batch_size=4))
+    batches = list(image_loader(list_images(tmp_path), channels=1, batch_size=4))
     assert [len(b) for b in batches] == [4, 3]
     order = sorted(range(7), key=lambda i: (i % 2, i))  # part0/000, part0/002, ..., part1/001, ...
-    assert np.array_equal(torch.cat(batches)[:, 0].numpy(), gray_pixels[order])
+    assert np.array_equal(torch.cat([b.images for b in batches])[:, 0].numpy(), gray_pixels[order])
 
 
 def test_feature_files_and_npz(tmp_path):

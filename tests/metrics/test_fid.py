@@ -158,10 +158,10 @@ def test_newton_schulz_on_rank_deficient_sets():
 def test_newton_schulz_warns_when_its_error_is_large(monkeypatch):
     import functools
 
-    import fastgen.metrics.fid as fid_module
+    from fastgen.linalg import trace_sqrt
 
     a, b = _stats(300, 64, seed=62), _stats(300, 64, seed=63)
-    monkeypatch.setattr(fid_module, "newton_schulz", functools.partial(fid_module.newton_schulz, max_iter=3))
+    monkeypatch.setattr(trace_sqrt, "newton_schulz", functools.partial(trace_sqrt.newton_schulz, max_iter=3))
     with pytest.warns(RuntimeWarning, match="error estimate"):
         frechet_distance(a.mean, a.cov, b.mean, b.cov, method="newton_schulz")
 
@@ -194,13 +194,92 @@ def test_bad_inputs():
     assert np.isclose(float(frechet_distance(mu, sigma, mu + 1, sigma)), 4.0)
 
 
-@pytest.mark.parametrize("lower_triangular", [True, False])
-def test_blocked_congruence_matches_direct_product(lower_triangular):
-    from fastgen.metrics.fid import _upper_congruence
+# Input checks (issue 9 item 4): each refusal is one ValueError naming the argument.
 
-    d = 600  # above two 256-wide blocks: the blocked products (the GPU's and the no-scipy path) run
-    sigma = _stats(700, d, seed=70).cov
-    factor = torch.linalg.cholesky(_stats(800, d, seed=71).cov) if lower_triangular else _stats(50, d, seed=72).cov
-    expected = torch.triu(factor.T @ sigma @ factor)
-    got = torch.triu(_upper_congruence(factor, sigma, lower_triangular))  # eigvalsh reads the upper triangle
-    assert (got - expected).abs().max() <= 1e-12 * expected.abs().max()
+METHODS = ["eigh", "newton_schulz", "scipy"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_indefinite_covariance_is_refused_naming_it(method):
+    mu, eye = torch.zeros(4, dtype=torch.float64), torch.eye(4, dtype=torch.float64)
+    with pytest.raises(ValueError, match="sigma1 must be positive semi-definite: its smallest eigenvalue -1 "):
+        frechet_distance(mu, -eye, mu, eye, method=method)  # was 0.0
+    with pytest.raises(ValueError, match="sigma2 must be positive semi-definite"):
+        frechet_distance(mu, eye, mu, -eye, method=method)
+    with pytest.raises(ValueError, match="sigma must be positive semi-definite"):
+        FIDReference(mu, -eye, method=method)
+    with pytest.raises(ValueError, match="sigma must be positive semi-definite"):
+        FIDReference(mu, eye, method=method).distance(mu, -eye)
+
+
+def _null_direction_shifted(shift_in_tolerances):
+    """A rank-deficient covariance (d = 80, N = 50) plus c v v^T along a unit null vector v, with c a
+    multiple of the rounding tolerance 10 d eps_float32 max|S| (max|S| moves by < 1e-3 of itself)."""
+    a = _stats(50, 80, seed=80)
+    v = torch.linalg.eigh(a.cov).eigenvectors[:, :1]  # eigenvalue 0 (rank 49 of 80)
+    c = shift_in_tolerances * 10 * 80 * torch.finfo(torch.float32).eps * float(a.cov.abs().max())
+    return a, a.cov + c * (v @ v.T), c
+
+
+def test_negative_eigenvalue_within_rounding_is_accepted_beyond_refused():
+    b = _stats(60, 80, seed=81)
+    a, within, c = _null_direction_shifted(-0.5)
+    # A rank-one change c v v^T of S_1 moves Tr((S_1 S_2)^(1/2)) by at most sqrt(|c| v^T S_2 v) (the trace
+    # of a PSD square root is subadditive), so FID by at most twice that plus |c|: here 1e-4 relative.
+    bound = 2 * (abs(c) * float(torch.linalg.eigvalsh(b.cov)[-1])) ** 0.5 + abs(c)
+    for method in METHODS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # Newton-Schulz is slow on singular input
+            fid = frechet_distance(a.mean, within, b.mean, b.cov, method=method)
+        assert torch.isfinite(fid) and abs(float(fid) - _pytorch_fid(a, b)) <= bound
+    _, beyond, _ = _null_direction_shifted(-2.0)
+    with pytest.raises(ValueError, match="sigma1 must be positive semi-definite"):
+        frechet_distance(a.mean, beyond, b.mean, b.cov)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_asymmetric_covariance_is_refused_naming_it(method):
+    a, b = _stats(200, 16, seed=82), _stats(200, 16, seed=83)
+    skewed = a.cov.clone()
+    skewed[0, 1] += 0.01 * float(a.cov.abs().max())  # far beyond rounding (10 d eps32 = 2e-5 relative)
+    with pytest.raises(ValueError, match="sigma2 must be symmetric"):
+        frechet_distance(b.mean, b.cov, a.mean, skewed, method=method)
+    with pytest.raises(ValueError, match="sigma must be symmetric"):
+        FIDReference(a.mean, skewed, method=method)
+
+
+def test_asymmetry_within_rounding_gives_one_answer_on_every_route():
+    a, b = _stats(200, 16, seed=84), _stats(200, 16, seed=85)
+    g = torch.Generator().manual_seed(86)
+    noise = torch.rand(16, 16, generator=g, dtype=torch.float64) * 1e-9 * float(a.cov.abs().max())
+    skewed = a.cov + noise  # asymmetric at 1e-9 relative: rounding, so its symmetric part is used
+    expected = _pytorch_fid(a, b)
+    answers = [frechet_distance(a.mean, cov, b.mean, b.cov, method=m) for m in METHODS for cov in (skewed, skewed.T)]
+    assert max(_relative(x, expected) for x in answers) < 1e-6
+
+
+def test_empty_and_nonfinite_inputs_are_refused_naming_them():
+    mu, sigma = torch.zeros(4, dtype=torch.float64), torch.eye(4, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"mu1 must have d >= 1 features, got shape \(0,\)"):
+        frechet_distance(torch.zeros(0), torch.zeros(0, 0), torch.zeros(0), torch.zeros(0, 0))
+    with pytest.raises(ValueError, match="sigma2 must have d >= 1"):
+        frechet_distance(mu, sigma, mu, torch.zeros(3, 0, 0))
+    bad = sigma.clone()
+    bad[1, 2] = float("inf")
+    with pytest.raises(ValueError, match="sigma2 contains NaN or Inf"):
+        frechet_distance(mu, sigma, mu, bad)
+    with pytest.raises(ValueError, match="mu must have d >= 1"):
+        FIDReference(torch.zeros(0), torch.zeros(0, 0))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_collapsed_set_with_zero_covariance_is_accepted(method):
+    b = _stats(200, 16, seed=87)
+    mu, zero = torch.full((16,), 0.5, dtype=torch.float64), torch.zeros(16, 16, dtype=torch.float64)
+    expected = float((mu - b.mean).square().sum() + b.cov.trace())  # Tr((0 S)^(1/2)) = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no Newton-Schulz "divergence" on S = 0 either
+        warnings.filterwarnings("ignore", "Matrix is singular")  # scipy's sqrtm of the product 0
+        got = [frechet_distance(mu, zero, b.mean, b.cov, method=method)]
+        got.append(FIDReference(b.mean, b.cov, method=method).distance(mu, zero))
+    assert all(abs(float(fid) - expected) <= 1e-6 * expected for fid in got)

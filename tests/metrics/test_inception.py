@@ -23,25 +23,10 @@ from fastgen.metrics.inception import (  # noqa: E402
     FIDInceptionV3,
     find_inception_weights,
     load_inception_extractor,
+    random_fid_state_dict,
 )
 
 RTOL = 1e-5
-
-
-def random_fid_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random weights with the FID file's names; He-scaled convolutions keep activations O(1)."""
-    generator = torch.Generator().manual_seed(seed)
-    state = FIDInceptionV3().state_dict()
-    for name, value in state.items():
-        if name.endswith("conv.weight"):
-            value.copy_(torch.randn(value.shape, generator=generator) * (2 / value[0].numel()) ** 0.5)
-        elif name.endswith(("running_var", "bn.weight")):
-            value.copy_(torch.rand(value.shape, generator=generator) + 0.5)
-        elif name.endswith(("running_mean", "bn.bias", "fc.bias")):
-            value.copy_(torch.randn(value.shape, generator=generator) * 0.1)
-        elif name == "fc.weight":
-            value.copy_(torch.randn(value.shape, generator=generator) / 2048**0.5)
-    return state
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +97,19 @@ def test_features_and_logits_equal_pytorch_fid(pytorch_fid_networks, images, ref
     # The full graph through torchvision's fc, minus the bias: the "logits_unbiased" of IS.
     x = 2 * F.interpolate(images.float() / 255, size=(299, 299), mode="bilinear", align_corners=False) - 1
     assert_close(logits, classifier(x) - classifier.fc.bias)
+
+
+@torch.inference_mode()
+def test_batch_norm_folded_channels_last_network_equals_pytorch_fid(state_dict, images, reference_blocks, our_outputs):
+    """The network fastgen runs (load_inception_extractor folds it): the same function, float32 rounding apart."""
+    network = ours(state_dict).optimize_for_inference()
+    features, logits = network(images)
+    assert_close(features, reference_blocks[3].flatten(1))
+    assert_close(logits, our_outputs[1])
+    network.load_state_dict(random_fid_state_dict(seed=9))  # folds again: no stale weights
+    moved, _ = network(images)
+    fresh = ours(random_fid_state_dict(seed=9))(images)[0]
+    assert_close(moved, fresh)
 
 
 @pytest.mark.parametrize("dims, block", [(64, 0), (192, 1), (768, 2)])

@@ -1,4 +1,4 @@
-"""fastgen.ops.sqrtm against scipy.linalg.sqrtm and against its defining property S S = A.
+"""fastgen.linalg.sqrtm against scipy.linalg.sqrtm and against its defining property S S = A.
 
 Tolerances (float64): 1e-10 relative (Frobenius) for well-conditioned SPD matrices (both routes
 are backward stable; condition numbers here are below 1e3). Singular PSD matrices: S S = A to
@@ -12,7 +12,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from fastgen.ops.sqrtm import newton_schulz, sqrtm
+from fastgen.linalg import newton_schulz, sqrtm, upper_congruence
 
 
 def _spd(batch, d, rank=None, seed=0):
@@ -76,3 +76,51 @@ def test_bad_inputs():
         sqrtm(torch.tensor([[float("nan"), 0.0], [0.0, 1.0]]))
     with pytest.raises(ValueError, match="method"):
         sqrtm(torch.eye(2), method="schur")
+
+
+@pytest.mark.parametrize("lower_triangular", [True, False])
+def test_blocked_congruence_matches_direct_product(lower_triangular):
+    d = 600  # above two 256-wide blocks: the blocked products (the GPU's and the no-scipy path) run
+    sigma = _spd((), d, seed=70)
+    factor = torch.linalg.cholesky(_spd((), d, seed=71)) if lower_triangular else _spd((), d, rank=50, seed=72)
+    expected = torch.triu(factor.T @ sigma @ factor)
+    got = torch.triu(upper_congruence(factor, sigma, lower_triangular))  # eigvalsh reads the upper triangle
+    assert (got - expected).abs().max() <= 1e-12 * expected.abs().max()
+
+
+def test_scipy_congruence_matches_torch():
+    from fastgen.linalg import lapack
+
+    sigma, spd = _spd((2,), 40, seed=73), _spd((), 40, seed=74)
+    lower = torch.linalg.cholesky(spd)  # one factor broadcast against two matrices
+    got = torch.tril(lapack.congruence(lower, sigma))  # only the lower triangle is written
+    expected = torch.tril(lower.T @ sigma @ lower)
+    assert got.shape == (2, 40, 40) and _relative(got, expected) < 1e-13
+
+
+def test_trace_sqrt_product_is_the_same_without_scipy(monkeypatch):
+    from fastgen.linalg import lapack, trace_sqrt_product
+
+    full, singular = _spd((), 60, seed=75), _spd((), 60, rank=20, seed=76)
+    with_scipy = [trace_sqrt_product(a, b)[0] for a, b in ((full, singular), (singular, full), (singular, singular))]
+    monkeypatch.setattr(lapack, "_lapack", None)  # blocked products, the eigh factor
+    without = [trace_sqrt_product(a, b)[0] for a, b in ((full, singular), (singular, full), (singular, singular))]
+    for got, expected in zip(without, with_scipy, strict=True):
+        assert abs(float(got) - float(expected)) <= 1e-10 * float(expected)
+
+
+def test_symmetry_check_covers_every_tile():
+    from fastgen.linalg import check_symmetric
+    from fastgen.linalg.psd import _asymmetry
+
+    a = _spd((2,), 600, seed=77)  # three 256-wide tiles
+    skewed = a.clone()
+    skewed[1, 550, 10] += 1.0
+    assert _asymmetry(skewed).tolist() == [0.0, 1.0]
+    noise = torch.randn(2, 600, 600, generator=torch.Generator().manual_seed(78), dtype=torch.float64)
+    assert torch.equal(_asymmetry(noise), (noise - noise.mT).abs().amax(dim=(-2, -1)))
+    assert check_symmetric("a", a, torch.zeros(2, dtype=torch.float64)) is a  # exactly symmetric: no copy
+    with pytest.raises(ValueError, match=r"a must be symmetric: max \|a_ij - a_ji\| = 1 is beyond rounding"):
+        check_symmetric("a", skewed, torch.full((2,), 0.5, dtype=torch.float64))
+    within = check_symmetric("a", skewed, torch.full((2,), 2.0, dtype=torch.float64))
+    assert torch.equal(within, within.mT) and float(within[1, 550, 10] - a[1, 550, 10]) == 0.5

@@ -1,11 +1,11 @@
 """Principal square root of batched symmetric positive semi-definite matrices.
 
 Two routes:
-- ``"eigh"``: A = V diag(lambda) V^T, A^(1/2) = V diag(sqrt(lambda)) V^T in float64 (the reference,
-  ``fastgen.ops.reference.sqrtm``); the CPU default.
-- ``"newton_schulz"``: the coupled Newton-Schulz iteration (Higham, "Functions of Matrices", 2008,
-  eq. 6.35; Lin & Maji, "Improved Bilinear Pooling with CNNs", BMVC 2017), nothing but GEMMs, so it
-  runs batched on a GPU: with Y_0 = A / c (c = |A|_F), Z_0 = I,
+- ``"eigh"``: A = V diag(lambda) V^T, A^(1/2) = V diag(sqrt(lambda)) V^T in float64 (Higham,
+  "Functions of Matrices", 2008, ch. 6), rounding-level eigenvalues taken as 0; the CPU default.
+- ``"newton_schulz"``: the coupled Newton-Schulz iteration (Higham 2008, eq. 6.35; Lin & Maji,
+  "Improved Bilinear Pooling with CNNs", BMVC 2017), nothing but GEMMs, so it runs batched on a
+  GPU: with Y_0 = A / c (c = |A|_F), Z_0 = I,
 
       T_k = (3I - Z_k Y_k) / 2,   Y_{k+1} = Y_k T_k,   Z_{k+1} = T_k Z_k,
 
@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import torch
 
-from fastgen.ops.reference import sqrtm as reference
+from fastgen.linalg.psd import clamp_rounding
 
 METHODS = ("auto", "eigh", "newton_schulz")
 
@@ -75,6 +75,13 @@ def _check(a: torch.Tensor) -> None:
         raise ValueError(f"a must be symmetric; |a - a^T|_F = {float(asym):.3g} for |a|_F = {float(size):.3g}")
 
 
+def _eigh_root(a: torch.Tensor) -> torch.Tensor:
+    """V diag(sqrt(lambda)) V^T computed in float64, returned in a's dtype."""
+    eigenvalues, vectors = torch.linalg.eigh(a.to(torch.float64))
+    root = (vectors * clamp_rounding(eigenvalues).sqrt().unsqueeze(-2)) @ vectors.transpose(-1, -2)
+    return root.to(a.dtype)
+
+
 def sqrtm(
     a: torch.Tensor, *, method: str = "auto", max_iter: int = 100, tol: float | None = None, return_error: bool = False
 ):
@@ -99,7 +106,7 @@ def sqrtm(
     if method == "auto":
         method = "newton_schulz" if a.device.type == "cuda" else "eigh"
     if method == "eigh":
-        root = reference.sqrtm(a)
+        root = _eigh_root(a)
         if not return_error:
             return root
         r64, a64 = root.to(torch.float64), a.to(torch.float64)
