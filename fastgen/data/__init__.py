@@ -5,10 +5,11 @@ of the ring of Gaussians. Data licences: README.md in this folder."""
 from fastgen.data.datasets import ByteImageDataset, DatasetInfo, LabeledDataset
 from fastgen.data.gaussians import high_quality_fraction, modes_covered, ring_centers, sample_ring
 from fastgen.data.idx import read_idx
-from fastgen.data.image_folder import IMAGE_EXTENSIONS, ImageFolderDataset
+from fastgen.data.image_folder import ImageFolderDataset
 from fastgen.data.load import DATASET_NAMES, load_dataset
 from fastgen.data.mnist import find_mnist_files, load_embedded_mnist
 from fastgen.data.sampling import ShardedSampler, StepBatchSampler, shuffled_indices
+from fastgen.image_files import IMAGE_EXTENSIONS
 
 __all__ = [
     "DATASET_NAMES",

@@ -12,28 +12,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 
 from fastgen.data.datasets import DatasetInfo
+from fastgen.image_files import describe_extensions, list_image_files, open_image
 
-# The extensions read (lower-cased), the same list as `fastgen fid` / `fastgen stats` read; listing
-# and this constant are the whole interface the rest of the package uses.
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
 DEFAULT_IMAGE_SIZE = 64
-PIL_MODES = {1: "L", 3: "RGB"}
 
 
 def list_images(root: str | Path) -> list[Path]:
-    """Image files under ``root``, recursively, sorted (hidden files and folders skipped)."""
-    root = Path(root)
-    return sorted(
-        path
-        for path in root.rglob("*")
-        if path.suffix.lower() in IMAGE_EXTENSIONS
-        and path.is_file()
-        and not any(part.startswith(".") for part in path.relative_to(root).parts)
-    )
+    """Image files under ``root``, recursively, sorted (hidden files and folders skipped): the same
+    files ``fastgen fid`` / ``fastgen stats`` read."""
+    return list_image_files(root)
 
 
 def resize_center_crop(image: Image.Image, size: int) -> Image.Image:
@@ -60,14 +51,13 @@ class ImageFolderDataset(Dataset):
         self.root = Path(root)
         if not self.root.is_dir():
             raise ValueError(f"root must be a folder of images, {self.root} is not a folder")
-        if channels not in PIL_MODES:
+        if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
         if image_size < 1:
             raise ValueError(f"image_size must be a positive number of pixels, got {image_size}")
         self.paths = list_images(self.root)
         if not self.paths:
-            suffixes = ", ".join(sorted(IMAGE_EXTENSIONS))
-            raise ValueError(f"no images ({suffixes}) found under {self.root}")
+            raise ValueError(f"no images ({describe_extensions()}) found under {self.root}")
         self.image_size = image_size
         self.channels = channels
         folders = [self._class_folder(path) for path in self.paths]
@@ -84,11 +74,9 @@ class ImageFolderDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         path = self.paths[index]
-        try:
-            with Image.open(path) as image:
-                image = resize_center_crop(image.convert(PIL_MODES[self.channels]), self.image_size)
-        except (UnidentifiedImageError, OSError) as error:
-            raise ValueError(f"cannot read image {path}: {error}") from error
+        # open_image decodes to 8 bits (16-bit images scaled, not clipped) and names an unreadable
+        # file in its one-line error (a ValueError), as fid/stats do.
+        image = resize_center_crop(open_image(path, self.channels), self.image_size)
         pixels = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy())
         pixels = pixels.unsqueeze(0) if self.channels == 1 else pixels.permute(2, 0, 1)
         return pixels.to(torch.float32).div_(255.0), self.labels[index]

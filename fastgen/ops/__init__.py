@@ -7,7 +7,6 @@ from fastgen.ops.ls_loss import ls_discriminator_loss, ls_generator_loss
 from fastgen.ops.random import philox_normal, philox_uniform
 from fastgen.ops.reparameterize import reparameterize
 from fastgen.ops.seeds import last_seed
-from fastgen.ops.sqrtm import sqrtm
 
 __all__ = [
     "corrupt_encode",
@@ -18,5 +17,4 @@ __all__ = [
     "philox_normal",
     "philox_uniform",
     "reparameterize",
-    "sqrtm",
 ]
