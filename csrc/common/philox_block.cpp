@@ -14,6 +14,8 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 
 #include "common/cpu_math.h"
 #include "common/cpu_vectorize.h"
@@ -138,11 +140,15 @@ using LanesFn = int64_t (*)(uint64_t, uint64_t, int64_t, float, float*, float*);
 
 int64_t no_lanes(uint64_t, uint64_t, int64_t, float, float*, float*) { return 0; }
 
-// The widest lane implementation this CPU runs, chosen once.
+// The widest lane implementation this CPU runs, chosen once. FASTGEN_CPU_LANES=avx2 or =none
+// caps it, so that tests can check the narrower paths against the others on a wider CPU.
 LanesFn lanes_for_this_cpu() {
+  const char* cap = std::getenv("FASTGEN_CPU_LANES");
+  const std::string limit = cap != nullptr ? cap : "";
+  if (limit == "none") return no_lanes;
 #ifdef FASTGEN_PHILOX_LANES
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return uniform_lanes_avx512;
+  if (limit != "avx2" && __builtin_cpu_supports("avx512f")) return uniform_lanes_avx512;
   if (__builtin_cpu_supports("avx2")) return uniform_lanes_avx2;
 #endif
   return no_lanes;
