@@ -9,9 +9,11 @@
 // GCC 12's AVX-512 headers trip -Wmaybe-uninitialized (their _mm512_undefined_* self-initialise,
 // GCC bug 105593), and -Wpsabi notes that vector types cross the lane helpers' ABI: neither
 // applies, the helpers are inlined into the ISA-specific functions below.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wpsabi"
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cstdlib>
