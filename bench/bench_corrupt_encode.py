@@ -1,5 +1,5 @@
-"""corrupt_encode forward+backward: the reference eager, the plain unfused PyTorch encoder eager and
-under torch.compile, and every compiled path, side by side (one group per shape and dtype), with
+"""corrupt_encode forward+backward: the reference eager, the plain unfused PyTorch encoder (torch's
+RNG) eager and under torch.compile, and every compiled path, side by side (one group per shape and dtype), with
 peak memory in extra_info.
 
 The reference draws its mask with the pure-PyTorch Philox (bit-exact with the kernels), which
@@ -40,7 +40,7 @@ _compiled_unfused = torch.compile(_unfused)
 def _providers():
     providers = {
         "reference-eager": lambda x, w, b: reference(x, w, b, CORRUPTION, SEED),
-        "unfused-eager(torch-rng)": _unfused,
+        "eager(torch-rng)": _unfused,
         "compile(torch-rng)": _compiled_unfused,
     }
     for name in compiled_backends():

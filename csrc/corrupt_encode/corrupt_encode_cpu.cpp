@@ -1,24 +1,25 @@
-// CPU kernels of fastgen::corrupt_encode and its backward: the masking is fused into a packed
-// copy of x~ that feeds the BLAS GEMM (MKL through at::mm), one block of rows (or columns) per
-// task, and bias + sigmoid run in one pass over each GEMM output block. Neither the mask nor
-// x~ outlives a block: backward draws the mask again from Philox.
+// CPU kernels of fastgen::corrupt_encode and its backward. The batch is processed in chunks of
+// rows; for each chunk the masked input x~ is written into a transient tile (the Philox
+// uniforms drawn once, in parallel over rows), and the GEMMs run on whole chunks through
+// at::mm (MKL, all threads), writing into the outputs directly: h rows forward, grad_x rows and
+// grad_W (accumulated chunk by chunk with beta = 1) backward. Neither the mask nor x~ outlives
+// its chunk; backward draws the mask again from Philox, once for both of its GEMMs.
 //
-// Design measured against the alternative the issue names, a blocked GEMM that applies the
-// mask while loading its A panel (4 rows x 64 columns register block, AVX-512 clone, mask
-// drawn per row), forward at 256 x 784 -> 1024 float32 on this AMD EPYC, one thread (the
-// 2-core machine was shared, so multi-threaded timings were noise), best of 15:
-//   packed x~ tile + MKL GEMM (this file)   13 ms
-//   blocked GEMM, mask on the fly           31 ms    (the packed design is ~2.4x faster)
-//   plain x @ W (MKL), for scale             8 ms
-// The mask costs O(N * n_visible) Philox draws, the GEMM O(N * n_visible * n_hidden) flops:
-// the packing is a small overhead on a GEMM that MKL does far better than a portable kernel.
+// The earlier design (one 64-row tile per task, a single-threaded GEMM per tile, the mask drawn
+// three times per step and drawn with branches) ran 1.3-1.5x slower than plain PyTorch: the
+// chunked GEMMs pack W once per chunk instead of once per 64 rows, backward draws the uniforms
+// once for both GEMMs, and the elementwise loops are branch-free and vectorized. What remains
+// above the three GEMMs is mostly the Philox draws (bench/RESULTS.md).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <tuple>
+#include <type_traits>
 
+#include "common/cpu_vectorize.h"
 #include "common/dispatch.h"
 #include "common/philox_block.h"
 #include "corrupt_encode/corrupt_encode.h"
@@ -28,45 +29,104 @@ namespace fastgen {
 namespace corrupt_encode {
 namespace {
 
-constexpr int64_t kRowTile = 64;      // rows of x~ packed per GEMM call (forward, grad_x)
-constexpr int64_t kColumnTile = 64;   // columns of x~ packed per GEMM call (grad_W)
-constexpr int64_t kRowChunk = 512;    // rows per grad_W GEMM call, bounding the packed tile
+// Rows per chunk: each GEMM large enough for MKL to run at its full rate on every thread, and
+// grad_W's accumulation (read and written once per chunk) rare; the transient tiles (x~, the
+// mask, dpre: 2 MiB at 784 -> 1024) bounded whatever the batch. Measured at 1024 x 784 -> 1024,
+// one thread: chunks of 128, 512 and 1024 rows within 5 % of each other.
+constexpr int64_t kChunkRows = 256;
+constexpr int64_t kRowsPerTask = 4;  // parallel_for grain over the rows of a chunk
 
-int64_t tiles(int64_t size, int64_t tile) { return (size + tile - 1) / tile; }
+// The elementwise loops, written once as templates; float32 (the common case) runs them
+// through clones compiled per ISA (FASTGEN_CPU_CLONES), where GCC vectorizes them. Selections
+// are ternaries on values, not branches: the mask is random, a branch would mispredict.
 
-// Consecutive Philox uniforms (bit-identical to tl.rand): integer rounds only, no
-// transcendental functions. Cloned for AVX-512 and AVX2 (chosen at load time) since the
-// extension is built for baseline x86-64, where the rounds vectorize to SSE2 only: the clones
-// draw the mask about 1.8x faster on this machine.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void draw_uniforms(uint64_t seed, uint64_t offset,
-                                                                                 int64_t count, float* out) {
-  for (int64_t i = 0; i < count; ++i) out[i] = philox_uniform(seed, offset + static_cast<uint64_t>(i));
+// h = sigmoid(pre + b) over one row.
+template <typename scalar_t, typename acc_t>
+inline void encode_row_impl(const acc_t* pre, const scalar_t* bias, int64_t n, scalar_t* h) {
+  for (int64_t k = 0; k < n; ++k) h[k] = static_cast<scalar_t>(encode(pre[k], static_cast<acc_t>(bias[k])));
 }
 
-// Calls visit(r, j, uniform) for every element of the block rows [r0, r0 + rows) x columns
-// [k0, k0 + width) of an [N, n_visible] matrix, with the Philox uniform of its element offset.
-// The uniforms of a run are drawn first, in a loop of their own that the compiler vectorizes.
-template <typename Visit>
-inline void for_each_uniform(uint64_t seed, int64_t n_visible, int64_t r0, int64_t rows, int64_t k0, int64_t width,
-                             Visit visit) {
-  float uniforms[kPhiloxBlock];
-  for (int64_t r = r0; r < r0 + rows; ++r) {
-    for (int64_t j0 = k0; j0 < k0 + width; j0 += kPhiloxBlock) {
-      const int64_t count = std::min(kPhiloxBlock, k0 + width - j0);
-      draw_uniforms(seed, static_cast<uint64_t>(r * n_visible + j0), count, uniforms);
-      for (int64_t j = 0; j < count; ++j) visit(r, j0 + j, uniforms[j]);
-    }
+// x~ = keep ? x : 0 and keep itself, for n elements with their uniforms.
+template <typename scalar_t, typename acc_t>
+inline void mask_block_impl(const scalar_t* x, const float* uniforms, float corruption, int64_t n, acc_t* x_tilde,
+                            uint8_t* kept) {
+  for (int64_t j = 0; j < n; ++j) {
+    const bool k = keep(uniforms[j], corruption);
+    x_tilde[j] = k ? static_cast<acc_t>(x[j]) : acc_t(0);
+    kept[j] = k;
   }
 }
 
-// Packs x~[r0:r0+rows, k0:k0+width] (masked, in the compute dtype) into a contiguous tile.
+// dpre = grad_h * h (1 - h).
 template <typename scalar_t, typename acc_t>
-void pack_masked(const scalar_t* x, int64_t n_visible, int64_t r0, int64_t rows, int64_t k0, int64_t width,
-                 uint64_t seed, float corruption, acc_t* tile) {
-  for_each_uniform(seed, n_visible, r0, rows, k0, width, [&](int64_t r, int64_t j, float u) {
-    tile[(r - r0) * width + (j - k0)] = masked(static_cast<acc_t>(x[r * n_visible + j]), u, corruption);
+inline void pre_gradient_impl(const scalar_t* grad_h, const scalar_t* h, int64_t n, acc_t* dpre) {
+  for (int64_t i = 0; i < n; ++i) dpre[i] = pre_gradient(static_cast<acc_t>(grad_h[i]), static_cast<acc_t>(h[i]));
+}
+
+// grad_x = keep ? g : 0.
+template <typename scalar_t, typename acc_t>
+inline void masked_gradient_impl(const acc_t* g, const uint8_t* kept, int64_t n, scalar_t* grad_x) {
+  for (int64_t i = 0; i < n; ++i) grad_x[i] = static_cast<scalar_t>(kept[i] ? g[i] : acc_t(0));
+}
+
+FASTGEN_CPU_CLONES void encode_row_f32(const float* pre, const float* bias, int64_t n, float* h) {
+  encode_row_impl(pre, bias, n, h);
+}
+FASTGEN_CPU_CLONES void mask_block_f32(const float* x, const float* uniforms, float corruption, int64_t n,
+                                       float* x_tilde, uint8_t* kept) {
+  mask_block_impl(x, uniforms, corruption, n, x_tilde, kept);
+}
+FASTGEN_CPU_CLONES void pre_gradient_f32(const float* grad_h, const float* h, int64_t n, float* dpre) {
+  pre_gradient_impl(grad_h, h, n, dpre);
+}
+FASTGEN_CPU_CLONES void masked_gradient_f32(const float* g, const uint8_t* kept, int64_t n, float* grad_x) {
+  masked_gradient_impl(g, kept, n, grad_x);
+}
+
+// Each loop for any dtype: the float32 clone when scalar_t is float, the template otherwise.
+template <typename scalar_t, typename acc_t>
+void encode_row(const acc_t* pre, const scalar_t* bias, int64_t n, scalar_t* h) {
+  if constexpr (std::is_same_v<scalar_t, float>) encode_row_f32(pre, bias, n, h);
+  else encode_row_impl(pre, bias, n, h);
+}
+template <typename scalar_t, typename acc_t>
+void mask_block(const scalar_t* x, const float* uniforms, float corruption, int64_t n, acc_t* x_tilde,
+                uint8_t* kept) {
+  if constexpr (std::is_same_v<scalar_t, float>) mask_block_f32(x, uniforms, corruption, n, x_tilde, kept);
+  else mask_block_impl(x, uniforms, corruption, n, x_tilde, kept);
+}
+template <typename scalar_t, typename acc_t>
+void pre_gradient_rows(const scalar_t* grad_h, const scalar_t* h, int64_t n, acc_t* dpre) {
+  if constexpr (std::is_same_v<scalar_t, float>) pre_gradient_f32(grad_h, h, n, dpre);
+  else pre_gradient_impl(grad_h, h, n, dpre);
+}
+template <typename scalar_t, typename acc_t>
+void masked_gradient(const acc_t* g, const uint8_t* kept, int64_t n, scalar_t* grad_x) {
+  if constexpr (std::is_same_v<scalar_t, float>) masked_gradient_f32(g, kept, n, grad_x);
+  else masked_gradient_impl(g, kept, n, grad_x);
+}
+
+// The rows [r0, r0 + rows) of x~ into tile and their mask into keep_tile, in parallel over rows,
+// each row's uniforms drawn a Philox block at a time.
+template <typename scalar_t, typename acc_t>
+void mask_rows(const scalar_t* x, int64_t n_visible, int64_t r0, int64_t rows, uint64_t seed, float corruption,
+               acc_t* tile, uint8_t* keep_tile) {
+  at::parallel_for(0, rows, kRowsPerTask, [&](int64_t begin, int64_t end) {
+    float uniforms[kPhiloxBlock];
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t r = r0 + i;
+      for (int64_t j0 = 0; j0 < n_visible; j0 += kPhiloxBlock) {
+        const int64_t count = std::min(kPhiloxBlock, n_visible - j0);
+        philox_uniform_block(seed, static_cast<uint64_t>(r * n_visible + j0), count, uniforms);
+        const int64_t at = i * n_visible + j0;
+        mask_block(x + r * n_visible + j0, uniforms, corruption, count, tile + at, keep_tile + at);
+      }
+    }
   });
 }
+
+// A view of `rows` rows of a transient [kChunkRows, cols] tile.
+at::Tensor rows_of(const at::Tensor& tile, int64_t rows) { return tile.narrow(0, 0, rows); }
 
 at::Tensor forward_cpu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double corruption,
                        int64_t seed) {
@@ -75,29 +135,27 @@ at::Tensor forward_cpu(const at::Tensor& x, const at::Tensor& weight, const at::
   at::Tensor h = at::empty({n, n_hidden}, x.options());
   const uint64_t key = seed_bits(seed);
   const float c = static_cast<float>(corruption);
+  const int64_t chunk = std::min(kChunkRows, n);
 
   FASTGEN_DISPATCH_FLOATING(x.scalar_type(), "corrupt_encode_cpu", [&] {
     using acc_t = acc_type<scalar_t>;
-    const scalar_t* x_p = x.data_ptr<scalar_t>();
+    constexpr bool in_place = std::is_same_v<scalar_t, acc_t>;  // the GEMM writes h directly
+    const at::Tensor x_tile = at::empty({chunk, n_visible}, w.options());
+    const at::Tensor keep_tile = at::empty({chunk, n_visible}, x.options().dtype(at::kByte));
+    const at::Tensor pre_tile = in_place ? at::Tensor() : at::empty({chunk, n_hidden}, w.options());
     const scalar_t* b_p = bias.data_ptr<scalar_t>();
-    scalar_t* h_p = h.data_ptr<scalar_t>();
-    at::parallel_for(0, tiles(n, kRowTile), 1, [&](int64_t tile_begin, int64_t tile_end) {
-      at::Tensor x_tile = at::empty({kRowTile, n_visible}, w.options());
-      at::Tensor pre = at::empty({kRowTile, n_hidden}, w.options());
-      for (int64_t t = tile_begin; t < tile_end; ++t) {
-        const int64_t r0 = t * kRowTile, rows = std::min(kRowTile, n - r0);
-        pack_masked(x_p, n_visible, r0, rows, 0, n_visible, key, c, x_tile.data_ptr<acc_t>());
-        at::Tensor pre_rows = pre.narrow(0, 0, rows);
-        at::mm_out(pre_rows, x_tile.narrow(0, 0, rows), w);
-        const acc_t* pre_p = pre.data_ptr<acc_t>();
-        for (int64_t i = 0; i < rows; ++i) {
-          scalar_t* h_row = h_p + (r0 + i) * n_hidden;
-          for (int64_t k = 0; k < n_hidden; ++k) {
-            h_row[k] = static_cast<scalar_t>(encode(pre_p[i * n_hidden + k], static_cast<acc_t>(b_p[k])));
-          }
-        }
-      }
-    });
+    for (int64_t r0 = 0; r0 < n; r0 += chunk) {
+      const int64_t rows = std::min(chunk, n - r0);
+      mask_rows(x.data_ptr<scalar_t>(), n_visible, r0, rows, key, c, x_tile.data_ptr<acc_t>(),
+                keep_tile.data_ptr<uint8_t>());
+      at::Tensor pre = in_place ? h.narrow(0, r0, rows) : rows_of(pre_tile, rows);
+      at::mm_out(pre, rows_of(x_tile, rows), w);
+      const acc_t* pre_p = pre.data_ptr<acc_t>();
+      scalar_t* h_p = h.data_ptr<scalar_t>() + r0 * n_hidden;
+      at::parallel_for(0, rows, kRowsPerTask, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) encode_row(pre_p + i * n_hidden, b_p, n_hidden, h_p + i * n_hidden);
+      });
+    }
   });
   return h;
 }
@@ -108,63 +166,56 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(const at::Tensor& gr
   const auto [n, n_visible, n_hidden] = check_backward(grad_h, h, x, weight, corruption);
   const at::Tensor w = weight.to(acc_dtype(x));
   const at::TensorOptions acc_options = w.options();
-  at::Tensor dpre = at::empty({n, n_hidden}, acc_options);
-  at::Tensor grad_w = at::empty({n_visible, n_hidden}, acc_options);
   at::Tensor grad_x = at::empty_like(x);
+  at::Tensor grad_w = at::empty({n_visible, n_hidden}, acc_options);
+  at::Tensor grad_b = at::zeros({n_hidden}, acc_options);
   const uint64_t key = seed_bits(seed);
   const float c = static_cast<float>(corruption);
+  const int64_t chunk = std::max<int64_t>(1, std::min(kChunkRows, n));
+  if (n == 0) grad_w.zero_();
 
   FASTGEN_DISPATCH_FLOATING(x.scalar_type(), "corrupt_encode_backward_cpu", [&] {
     using acc_t = acc_type<scalar_t>;
-    const scalar_t* x_p = x.data_ptr<scalar_t>();
+    constexpr bool in_place = std::is_same_v<scalar_t, acc_t>;  // the GEMM writes grad_x directly
+    const at::Tensor x_tile = at::empty({chunk, n_visible}, acc_options);
+    const at::Tensor keep_tile = at::empty({chunk, n_visible}, x.options().dtype(at::kByte));
+    const at::Tensor dpre_tile = at::empty({chunk, n_hidden}, acc_options);
+    const at::Tensor gx_tile = in_place ? at::Tensor() : at::empty({chunk, n_visible}, acc_options);
     const scalar_t* gh_p = grad_h.data_ptr<scalar_t>();
     const scalar_t* h_p = h.data_ptr<scalar_t>();
-    acc_t* dpre_p = dpre.data_ptr<acc_t>();
-    at::parallel_for(0, n * n_hidden, 32768, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        dpre_p[i] = pre_gradient(static_cast<acc_t>(gh_p[i]), static_cast<acc_t>(h_p[i]));
-      }
-    });
+    acc_t* dpre_p = dpre_tile.data_ptr<acc_t>();
+    const uint8_t* keep_p = keep_tile.data_ptr<uint8_t>();
 
-    // grad_W = x~^T dpre, one block of n_visible per task (so no two tasks write one row of
-    // grad_W), accumulated over chunks of rows.
-    if (n == 0) grad_w.zero_();
-    at::parallel_for(0, tiles(n_visible, kColumnTile), 1, [&](int64_t tile_begin, int64_t tile_end) {
-      at::Tensor x_tile = at::empty({std::min(kRowChunk, n), kColumnTile}, acc_options);
-      for (int64_t t = tile_begin; t < tile_end; ++t) {
-        const int64_t k0 = t * kColumnTile, width = std::min(kColumnTile, n_visible - k0);
-        at::Tensor grad_w_block = grad_w.narrow(0, k0, width);
-        for (int64_t r0 = 0; r0 < n; r0 += kRowChunk) {
-          const int64_t rows = std::min(kRowChunk, n - r0);
-          at::Tensor packed = x_tile.view(-1).narrow(0, 0, rows * width).view({rows, width});
-          pack_masked(x_p, n_visible, r0, rows, k0, width, key, c, packed.data_ptr<acc_t>());
-          const at::Tensor dpre_rows = dpre.narrow(0, r0, rows);
-          if (r0 == 0) {
-            at::mm_out(grad_w_block, packed.t(), dpre_rows);
-          } else {
-            grad_w_block.addmm_(packed.t(), dpre_rows);
-          }
-        }
-      }
-    });
+    for (int64_t r0 = 0; r0 < n; r0 += chunk) {
+      const int64_t rows = std::min(chunk, n - r0);
+      // dpre = grad_h * h (1 - h), and x~ with its mask, for this chunk.
+      at::parallel_for(0, rows * n_hidden, kRowsPerTask * n_hidden, [&](int64_t begin, int64_t end) {
+        const int64_t base = r0 * n_hidden;
+        pre_gradient_rows(gh_p + base + begin, h_p + base + begin, end - begin, dpre_p + begin);
+      });
+      mask_rows(x.data_ptr<scalar_t>(), n_visible, r0, rows, key, c, x_tile.data_ptr<acc_t>(),
+                keep_tile.data_ptr<uint8_t>());
+      const at::Tensor dpre = rows_of(dpre_tile, rows);
 
-    // grad_x = (dpre W^T) * keep, one block of rows per task.
-    scalar_t* gx_p = grad_x.data_ptr<scalar_t>();
-    at::parallel_for(0, tiles(n, kRowTile), 1, [&](int64_t tile_begin, int64_t tile_end) {
-      at::Tensor grad_tile = at::empty({kRowTile, n_visible}, acc_options);
-      for (int64_t t = tile_begin; t < tile_end; ++t) {
-        const int64_t r0 = t * kRowTile, rows = std::min(kRowTile, n - r0);
-        at::Tensor grad_rows = grad_tile.narrow(0, 0, rows);
-        at::mm_out(grad_rows, dpre.narrow(0, r0, rows), w.t());
-        const acc_t* g_p = grad_tile.data_ptr<acc_t>();
-        for_each_uniform(key, n_visible, r0, rows, 0, n_visible, [&](int64_t r, int64_t j, float u) {
-          gx_p[r * n_visible + j] = static_cast<scalar_t>(masked(g_p[(r - r0) * n_visible + j], u, c));
-        });
+      const at::Tensor x_tilde_t = rows_of(x_tile, rows).t();
+      if (r0 == 0) {
+        at::mm_out(grad_w, x_tilde_t, dpre);  // grad_W = x~^T dpre over the first chunk,
+      } else {
+        grad_w.addmm_(x_tilde_t, dpre);  // then += for each further chunk
       }
-    });
+      grad_b.add_(dpre.sum(0));
+
+      // grad_x = (dpre W^T) * keep
+      at::Tensor gx = in_place ? grad_x.narrow(0, r0, rows) : rows_of(gx_tile, rows);
+      at::mm_out(gx, dpre, w.t());
+      const acc_t* gx_p = gx.data_ptr<acc_t>();
+      scalar_t* out_p = grad_x.data_ptr<scalar_t>() + r0 * n_visible;
+      at::parallel_for(0, rows * n_visible, kRowsPerTask * n_visible, [&](int64_t begin, int64_t end) {
+        masked_gradient(gx_p + begin, keep_p + begin, end - begin, out_p + begin);
+      });
+    }
   });
-  at::Tensor grad_b = dpre.sum(0).to(weight.scalar_type());
-  return {grad_x, grad_w.to(weight.scalar_type()), grad_b};
+  return {grad_x, grad_w.to(weight.scalar_type()), grad_b.to(weight.scalar_type())};
 }
 
 }  // namespace
