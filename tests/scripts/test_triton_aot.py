@@ -22,7 +22,14 @@ def _load_script():
     spec = importlib.util.spec_from_file_location("triton_aot", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
+    # The script clears TRITON_INTERPRET for its own process; the tests that run after this one in
+    # the same pytest process still need it (selftest and backends read it at call time).
+    interpret = os.environ.get("TRITON_INTERPRET")
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        if interpret is not None:
+            os.environ["TRITON_INTERPRET"] = interpret
     return module
 
 
