@@ -21,12 +21,6 @@ from fastgen.image_files import describe_extensions, list_image_files, open_imag
 DEFAULT_IMAGE_SIZE = 64
 
 
-def list_images(root: str | Path) -> list[Path]:
-    """Image files under ``root``, recursively, sorted (hidden files and folders skipped): the same
-    files ``fastgen fid`` / ``fastgen stats`` read."""
-    return list_image_files(root)
-
-
 def resize_center_crop(image: Image.Image, size: int) -> Image.Image:
     """Scale so that the shorter side is ``size``, then crop the central ``size × size`` square."""
     width, height = image.size
@@ -55,7 +49,7 @@ class ImageFolderDataset(Dataset):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
         if image_size < 1:
             raise ValueError(f"image_size must be a positive number of pixels, got {image_size}")
-        self.paths = list_images(self.root)
+        self.paths = list_image_files(self.root)  # the files fid / stats read too
         if not self.paths:
             raise ValueError(f"no images ({describe_extensions()}) found under {self.root}")
         self.image_size = image_size
