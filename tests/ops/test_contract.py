@@ -34,6 +34,15 @@ def case(request):
     return request.param
 
 
+@pytest.fixture
+def op_backend(case, backend_name):
+    """``backend_name``, skipped where the op has no kernels on that backend: the statistics ops
+    (covariance, shifted_moments) have cpp and Triton kernels but no CUDA C++ ones."""
+    if backend_name not in case.op.implementations:
+        pytest.skip(f"{case.op.name} has no {backend_name} implementation")
+    return backend_name
+
+
 def _prepared(inputs, case, dtype, device, requires_grad=True):
     """The inputs cast to dtype (floating ones) on device, the differentiable ones as leaves."""
     out = []
@@ -103,23 +112,21 @@ def _assert_within_twice_reference_error(case, shape, backend, dtype):
 @pytest.mark.parametrize(
     ("case", "dtype"), [pytest.param(c, d, id=f"{c}-{str(d).replace('torch.', '')}") for c in CASES for d in c.dtypes]
 )
-def test_values_and_gradients(case, backend_name, dtype):
+def test_values_and_gradients(case, op_backend, dtype):
     """Every shape (a single element, primes, not a block multiple, empty) against the reference,
     or the backend's refusal of the dtype."""
-    device = device_for(backend_name)
-    if not _taken(case, backend_name, dtype):
+    device = device_for(op_backend)
+    if not _taken(case, op_backend, dtype):
         inputs = _prepared(case.make(case.shapes[0], torch.Generator()), case, dtype, device)
-        with pytest.raises(
-            RuntimeError, match=f"backend '{backend_name}' cannot run these inputs: {backend_name} takes"
-        ):
-            case.call(inputs, backend_name)
+        with pytest.raises(RuntimeError, match=f"backend '{op_backend}' cannot run these inputs: {op_backend} takes"):
+            case.call(inputs, op_backend)
         return
     for shape in case.shapes:
         if dtype in HALF:
-            _assert_within_twice_reference_error(case, shape, backend_name, dtype)
+            _assert_within_twice_reference_error(case, shape, op_backend, dtype)
             continue
         inputs = case.make(shape, torch.Generator().manual_seed(0))
-        got = _values_and_grads(case, _prepared(inputs, case, dtype, device), backend_name)
+        got = _values_and_grads(case, _prepared(inputs, case, dtype, device), op_backend)
         want = _values_and_grads(case, _prepared(inputs, case, dtype, "cpu"), "torch")
         _assert_close(case, got, want, dtype)
 
@@ -129,13 +136,13 @@ def _strided(tensor: torch.Tensor) -> torch.Tensor:
     return torch.stack([tensor, tensor], dim=-1)[..., 0]
 
 
-def test_strided_inputs(case, backend_name):
+def test_strided_inputs(case, op_backend):
     dtype = torch.int64 if torch.int64 in case.dtypes else torch.float32
     inputs = case.make(case.strided_shape, torch.Generator().manual_seed(2))
-    strided = [_strided(t) for t in _prepared(inputs, case, dtype, device_for(backend_name), requires_grad=False)]
+    strided = [_strided(t) for t in _prepared(inputs, case, dtype, device_for(op_backend), requires_grad=False)]
     assert not any(t.is_contiguous() for t in strided)
     strided = [t.requires_grad_() if i in case.differentiable else t for i, t in enumerate(strided)]
-    got = _values_and_grads(case, strided, backend_name)
+    got = _values_and_grads(case, strided, op_backend)
     want = _values_and_grads(case, _prepared(inputs, case, dtype, "cpu"), "torch")
     _assert_close(case, got, want, torch.float32)
 
@@ -147,24 +154,24 @@ def _grad_sum(case, inputs, backend):
     return leaves, torch.autograd.grad(outputs, leaves, _weights(outputs), create_graph=True)
 
 
-def test_double_backward(case, backend_name):
+def test_double_backward(case, op_backend):
     """Second derivatives equal the reference's (gradgradcheck in float64, or against the reference
     in float32 where the backend takes no float64), or are refused with an error naming the op."""
     if not case.differentiable:
         pytest.skip(f"{case} has no gradient")
-    device = device_for(backend_name)
+    device = device_for(op_backend)
     inputs = case.make(case.shapes[1], torch.Generator().manual_seed(3))
-    if backend_name != "torch" and not case.op.description.double_backward:
-        leaves, grads = _grad_sum(case, _prepared(inputs, case, torch.float32, device), backend_name)
+    if op_backend != "torch" and not case.op.description.double_backward:
+        leaves, grads = _grad_sum(case, _prepared(inputs, case, torch.float32, device), op_backend)
         with pytest.raises(RuntimeError, match=f"fastgen::{case.name} does not support double backward"):
             torch.autograd.grad(sum(g.sum() for g in grads), leaves)
         return
-    if _taken(case, backend_name, torch.float64):
+    if _taken(case, op_backend, torch.float64):
         leaves = _prepared(inputs, case, torch.float64, device)
-        wrapped = _differentiable_call(case, leaves, backend_name)
+        wrapped = _differentiable_call(case, leaves, op_backend)
         assert torch.autograd.gradgradcheck(wrapped, [leaves[i] for i in case.differentiable])
         return
-    got = _second_derivatives(case, inputs, backend_name, device)
+    got = _second_derivatives(case, inputs, op_backend, device)
     want = _second_derivatives(case, inputs, "torch", "cpu")
     _assert_close(case, got, want, torch.float32)
 
@@ -186,15 +193,15 @@ def _second_derivatives(case, inputs, backend, device):
     return [torch.zeros_like(leaf) if s is None else s.detach().cpu() for s, leaf in zip(second, leaves, strict=True)]
 
 
-def test_gradcheck_float64(case, backend_name):
+def test_gradcheck_float64(case, op_backend):
     if not case.differentiable:
         pytest.skip(f"{case} has no gradient")
-    if not _taken(case, backend_name, torch.float64):
-        pytest.skip(f"{backend_name} takes no float64 for {case}")
+    if not _taken(case, op_backend, torch.float64):
+        pytest.skip(f"{op_backend} takes no float64 for {case}")
     inputs = case.make(case.shapes[1], torch.Generator().manual_seed(4))
-    inputs = _prepared(inputs, case, torch.float64, device_for(backend_name))
+    inputs = _prepared(inputs, case, torch.float64, device_for(op_backend))
     assert torch.autograd.gradcheck(
-        _differentiable_call(case, inputs, backend_name), [inputs[i] for i in case.differentiable]
+        _differentiable_call(case, inputs, op_backend), [inputs[i] for i in case.differentiable]
     )
 
 
@@ -203,39 +210,39 @@ def _interpreted(backend, device) -> bool:
     return backend == "triton" and device.type == "cpu"
 
 
-def test_opcheck(case, backend_name):
+def test_opcheck(case, op_backend):
     """Schema, autograd registration, fake (meta) implementation and AOT dispatch of every custom op."""
-    if backend_name == "torch":
+    if op_backend == "torch":
         pytest.skip("the reference is plain PyTorch, not a custom op")
-    device = device_for(backend_name)
+    device = device_for(op_backend)
     checks = ("test_schema", "test_autograd_registration")
-    if not _interpreted(backend_name, device):
+    if not _interpreted(op_backend, device):
         checks += ("test_faketensor", "test_aot_dispatch_dynamic")
     inputs = case.make(case.shapes[1], torch.Generator().manual_seed(5))
     args = [a.to(device) if isinstance(a, torch.Tensor) else a for a in case.op_args(inputs)]
     args = [a.requires_grad_() if i in case.differentiable else a for i, a in enumerate(args)]
-    torch.library.opcheck(case.op.custom_ops[backend_name], tuple(args), test_utils=checks)
+    torch.library.opcheck(case.op.custom_ops[op_backend], tuple(args), test_utils=checks)
     if case.backward_op_args is not None:
         args = [a.to(device) if isinstance(a, torch.Tensor) else a for a in case.backward_op_args(inputs)]
-        torch.library.opcheck(case.op.backward_ops[backend_name], tuple(args), test_utils=checks)
+        torch.library.opcheck(case.op.backward_ops[op_backend], tuple(args), test_utils=checks)
 
 
-def test_torch_compile_fullgraph(case, backend_name):
+def test_torch_compile_fullgraph(case, op_backend):
     """The public function, dispatch included, traces into one graph with the op's fake and autograd."""
-    if backend_name == "torch":
+    if op_backend == "torch":
         pytest.skip("the reference is plain PyTorch; the compiled backends' rows trace the dispatch")
-    device = device_for(backend_name)
-    if _interpreted(backend_name, device):
+    device = device_for(op_backend)
+    if _interpreted(op_backend, device):
         pytest.skip("the Triton interpreter cannot trace fake tensors; compiled on a GPU")
     inputs = case.make(case.shapes[1], torch.Generator().manual_seed(6))
     torch._dynamo.reset()  # one code object serves every case: start each from a fresh cache
-    compiled = torch.compile(lambda *args: case.call(list(args), backend_name), fullgraph=True, backend="aot_eager")
+    compiled = torch.compile(lambda *args: case.call(list(args), op_backend), fullgraph=True, backend="aot_eager")
 
     def run(fn):
         leaves = _prepared(inputs, case, torch.float32, device)
         return _values_and_grads(_Compiled(case, fn), leaves, None)
 
-    _assert_close(case, run(compiled), run(lambda *args: case.call(list(args), backend_name)), torch.float32)
+    _assert_close(case, run(compiled), run(lambda *args: case.call(list(args), op_backend)), torch.float32)
 
 
 class _Compiled:
