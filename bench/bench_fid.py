@@ -244,6 +244,8 @@ COVARIANCE = {
     "FeatureStats float32": lambda x: FeatureStats(D, precision="float32").update(x).cov,
     "ops.covariance cpp float32": lambda x: covariance(x, backend="cpp"),
     "ops.covariance torch float32": lambda x: covariance(x, backend="torch"),
+    "ops.covariance triton float32 (GPU)": lambda x: covariance(x, backend="triton"),
+    "torch.cov float32 (GPU)": lambda x: torch.cov(x.T),
     "np.cov (pytorch-fid, torch-fidelity)": lambda x: np.cov(x.numpy(), rowvar=False),
     "torchmetrics state update": _torchmetrics_state_update,
 }
@@ -253,7 +255,10 @@ COVARIANCE = {
 def test_covariance(run_pedantic, cov_features, provider):
     if "cpp" in provider and device().type != "cpu":
         pytest.skip("cpp runs on the CPU")
-    x = cov_features
+    on_gpu = provider.endswith("(GPU)")
+    if on_gpu and device().type != "cuda":
+        pytest.skip("a GPU row (Triton on the CPU runs interpreted)")
+    x = cov_features.to(device()) if on_gpu else cov_features
     run_pedantic(
         lambda: COVARIANCE[provider](x),
         group=f"covariance {COV_ROWS}x{D} float32 features",

@@ -7,7 +7,8 @@
 # Phases (each under `timeout`, its output in OUTDIR/<phase>.log; a failing phase does not stop
 # the later ones): the environment, `pip install --no-build-isolation --no-deps .` for the visible
 # GPU's arch, `fastgen info`, `fastgen selftest`, `pytest -m cuda`, the op tests' cuda and triton
-# rows, `scripts/triton_aot.py --quick`, and the op benchmarks' GPU rows (OUTDIR/bench.json).
+# rows, the op benchmarks' GPU rows (OUTDIR/bench.json), bench/profile_dispatch.py and
+# bench/profile_steps.py (profile.log), and `scripts/triton_aot.py --quick`.
 # OUTDIR/summary.txt lists every phase with its status and time. The run stays within
 # TOTAL_SECONDS (default 470, under 8 minutes): a phase gets at most its own cap and what is left,
 # and a phase no time is left for fails as such. SKIP="aot bench" leaves phases out. Exit status: 0 when every phase passed, 1 otherwise
@@ -104,6 +105,8 @@ phase op-tests 180 1 "$PYTHON" -m pytest -q tests/ops -k "cuda or triton"
 phase bench 150 1 \
     "$PYTHON" -m pytest -q bench/bench_reparameterize.py bench/bench_corrupt_encode.py bench/bench_ls_loss.py \
     --benchmark-only --benchmark-json "$OUT/bench.json"
+# Where the step time goes: host µs per dispatch layer, and kernel time vs latency per provider.
+phase profile 120 1 bash -c '"$PYTHON" -m bench.profile_dispatch && "$PYTHON" -m bench.profile_steps'
 # Last: it needs no GPU (CI runs it too), but on the GPU machine it checks the installed triton.
 phase aot 90 0 "$PYTHON" scripts/triton_aot.py --quick
 

@@ -34,8 +34,11 @@ class Launch:
 
 def on_device(device: torch.device) -> contextlib.AbstractContextManager:
     """Make ``device`` the current CUDA device for a launch (nothing to do for CPU tensors,
-    which only the interpreter runs)."""
-    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
+    which only the interpreter runs, or when it is current already: the usual case, and
+    switching devices costs host time that a small op's launch is made of)."""
+    if device.type != "cuda" or device.index is None or device.index == torch.cuda.current_device():
+        return contextlib.nullcontext()
+    return torch.cuda.device(device)
 
 
 def refuse_graph_capture(op: str, device: torch.device) -> None:
