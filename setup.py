@@ -143,6 +143,13 @@ def extensions():
     cxx_flags = [*opt, "-std=c++20", "-fno-math-errno"]
     nvcc_flags = [*opt, "-std=c++20", "--expt-relaxed-constexpr", "-lineinfo"]
     define_macros = [("FASTGEN_VERSION", f'"{VERSION}"')]
+    # ATen's parallel_for and parallel_reduce are inline OpenMP regions in its headers
+    # (ATen/ParallelOpenMP.h, under #ifdef _OPENMP): compiled without -fopenmp they run every
+    # kernel on one thread, whatever torch.set_num_threads says. At run time the OpenMP calls
+    # resolve to the libgomp that libtorch_cpu has loaded already (same SONAME), so torch's
+    # thread count governs ours.
+    openmp = ["-fopenmp"] if torch.backends.openmp.is_available() and sys.platform.startswith("linux") else []
+    cxx_flags += openmp
 
     archs = ""
     if build_cuda:
@@ -179,6 +186,7 @@ def extensions():
         include_dirs=[os.path.join(ROOT, "csrc")],
         define_macros=define_macros,
         extra_compile_args={"cxx": cxx_flags, "nvcc": nvcc_flags} if build_cuda else {"cxx": cxx_flags},
+        extra_link_args=openmp,
     )
     return [ext], cpp_extension.BuildExtension
 

@@ -1,8 +1,12 @@
 // Every fastgen op's schema, declared once. Kernels register implementations against these
 // names from their own files (TORCH_LIBRARY_IMPL(fastgen, CPU|CUDA, m)); autograd and fake
 // (meta) implementations are registered from Python (fastgen/ops/*.py).
+#include <ATen/Parallel.h>
 #include <pybind11/pybind11.h>
 #include <torch/library.h>
+
+#include <algorithm>
+#include <vector>
 
 #ifndef FASTGEN_VERSION
 #define FASTGEN_VERSION "unknown"
@@ -54,6 +58,19 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     info["cuda"] = false;
     info["cuda_archs"] = pybind11::none();
 #endif
+#ifdef _OPENMP
+    info["openmp"] = true;
+#else
+    info["openmp"] = false;
+#endif
     return info;
+  });
+  // How many threads at::parallel_for spreads `tasks` one-element tasks over: torch's thread count
+  // when the extension was compiled with OpenMP, 1 when not (ATen's parallel regions are inline
+  // OpenMP pragmas, ignored without -fopenmp). The tests check it; it costs no kernel anything.
+  m.def("parallel_threads", [](int64_t tasks) {
+    std::vector<char> used(static_cast<size_t>(std::max(at::get_num_threads(), 1)), 0);
+    at::parallel_for(0, tasks, 1, [&](int64_t, int64_t) { used[static_cast<size_t>(at::get_thread_num())] = 1; });
+    return static_cast<int64_t>(std::count(used.begin(), used.end(), 1));
   });
 }

@@ -20,6 +20,7 @@ def build_info() -> dict:
         "extension_loaded": _extension.C is not None,
         "extension_error": _extension.load_error,
         "cpp": _extension.C is not None,
+        "cpp_threads": f"{torch.get_num_threads()} (OpenMP)" if compiled.get("openmp") else "1 (built without OpenMP)",
         "cuda": bool(compiled.get("cuda")),
         "cuda_archs": compiled.get("cuda_archs"),
         "triton": backends.triton_importable(),

@@ -43,3 +43,27 @@ print(",".join(fastgen.available_backends()))
     count, available = out.split()
     assert count == "1"
     assert "cpp" not in available.split(",")
+
+
+def test_cpu_kernels_run_on_torchs_threads():
+    """The C++ kernels split work with at::parallel_for, whose parallel region is an inline OpenMP
+    pragma: built without -fopenmp, every kernel ran on one thread whatever torch.set_num_threads
+    said (half the speed on the project's 2-core machine). Built with it, the OpenMP runtime is
+    torch's own, so torch's thread count is the kernels' thread count."""
+    import pytest
+    import torch
+
+    from fastgen import _extension
+
+    if _extension.C is None:
+        pytest.skip(f"no compiled fastgen._C: {_extension.load_error}")
+    if not torch.backends.openmp.is_available():
+        pytest.skip("this torch parallelises without OpenMP")
+    assert _extension.C.build_info()["openmp"]
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            assert _extension.C.parallel_threads(64) == threads
+    finally:
+        torch.set_num_threads(before)
