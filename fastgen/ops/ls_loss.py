@@ -7,7 +7,8 @@
 
 The compiled ops read each score once and return, from that one pass, the loss and its
 gradient in the scores, g = (d - label) / count. Autograd saves g (one number per sample) and
-the backward scales it by the incoming gradient: no second kernel re-reads the scores. g is a
+the backward scales it by the incoming gradient: no second kernel re-reads the scores. When the
+backward is g's last use (first order, graph not kept) g itself is returned, scaled in place. g is a
 differentiable output of the op, d g / d d = 1 / count, so second derivatives (a gradient
 penalty on D) keep the loss's curvature: the backward of g's incoming gradient v is v / count.
 """
@@ -41,6 +42,23 @@ def _setup_context(ctx, inputs, output):
     ctx.labels = len(inputs) - len(scores)
 
 
+def _last_use(gradient: torch.Tensor, grad_loss: torch.Tensor | None, incoming) -> bool:
+    """Whether this backward is the saved gradient's last reader, so that it may be handed back
+    itself, scaled in place, instead of as a new tensor: a plain first-order backward (no
+    create_graph: nothing differentiates through it) of a graph that is not kept (the saved
+    tensors are freed right after, and nobody else holds g: the public functions return the loss
+    only). At 2^20 scores a new gradient is a fresh 4 MiB allocation the CPU first faults in,
+    page by page: the largest cost of the step (bench/RESULTS.md)."""
+    return (
+        incoming is None
+        and grad_loss is not None
+        and grad_loss.numel() == 1
+        and not torch.is_grad_enabled()
+        and type(gradient) is torch.Tensor  # not a FakeTensor or FunctionalTensor being traced
+        and not torch._C._autograd._get_current_graph_task_keep_graph()
+    )
+
+
 def _backward(ctx, backward_op, grad_loss, *grad_gradients):
     """d/d scores of <grad_loss, L> + sum_k <v_k, g_k> = grad_loss * g_k + v_k / count_k.
 
@@ -48,6 +66,12 @@ def _backward(ctx, backward_op, grad_loss, *grad_gradients):
     backward with v_k = grad_loss * (direction) and gives the loss's curvature 1 / count."""
     grads = []
     for gradient, incoming, count in zip(ctx.saved_tensors, grad_gradients, ctx.counts, strict=True):
+        if _last_use(gradient, grad_loss, incoming):
+            # loss.backward() passes 1: nothing to scale (read on the CPU only: on a GPU .item() waits)
+            if gradient.device.type != "cpu" or grad_loss.item() != 1.0:
+                gradient.mul_(grad_loss.reshape(()))
+            grads.append(gradient)
+            continue
         total = None if grad_loss is None else grad_loss * gradient
         if incoming is not None:
             total = incoming / count if total is None else total + incoming / count

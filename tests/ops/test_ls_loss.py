@@ -78,3 +78,31 @@ def test_mixed_dtypes_run_on_the_reference_and_refuse_compiled_backends(backend_
         return
     with pytest.raises(RuntimeError, match=f"{backend_name} takes its tensors in one dtype"):
         ls_discriminator_loss(d_real, d_fake, -1, 1, backend=backend_name)
+
+
+@pytest.mark.parametrize("grad_loss", [None, 2.5])
+def test_retained_and_repeated_backward_passes_accumulate_the_references_gradients(backend_name, grad_loss):
+    """The backward hands its saved gradient back itself (scaled in place) only when no one can
+    read it again: a graph kept by retain_graph=True must give the same gradient at every pass,
+    and gradients accumulated into .grad over D's and G's losses must equal the reference's."""
+    device = device_for(backend_name)
+    generator = torch.Generator().manual_seed(2)
+    scores = [torch.randn(300, 1, generator=generator) for _ in range(2)]
+
+    def accumulated(backend):
+        d_real, d_fake = (s.to(device).requires_grad_() for s in scores)
+        if backend == "reference":
+            loss_d = reference.ls_discriminator_loss(d_real, d_fake, -1.0, 1.0)
+            loss_g = reference.ls_generator_loss(d_fake, 0.0)
+        else:
+            loss_d = ls_discriminator_loss(d_real, d_fake, -1, 1, backend=backend)
+            loss_g = ls_generator_loss(d_fake, 0, backend=backend)
+        weight = None if grad_loss is None else torch.tensor(grad_loss, device=device)
+        for _ in range(3):  # three passes over a kept graph, then the last one frees it
+            loss_d.backward(weight, retain_graph=True)
+        loss_d.backward(weight)
+        loss_g.backward(weight)
+        return d_real.grad.cpu(), d_fake.grad.cpu()
+
+    for got, want in zip(accumulated(backend_name), accumulated("reference"), strict=True):
+        torch.testing.assert_close(got, want, **TOLERANCE[torch.float32])
