@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import os
 import sys
 import warnings
 
@@ -150,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     prog = args._prog
     previous_showwarning, warnings.showwarning = warnings.showwarning, _show_fastgen_warnings(prog)
     try:
-        return int(importlib.import_module(args._module).run(args) or 0)
+        status = int(importlib.import_module(args._module).run(args) or 0)
+        sys.stdout.flush()  # here, where a closed pipe is caught below, not at interpreter exit
+        return status
     except UsageError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
@@ -161,6 +164,11 @@ def main(argv: list[str] | None = None) -> int:
         if not _raised_by_fastgen(error):
             raise
         print(f"{prog}: error: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # Whoever read stdout left (`fastgen info | head`): stop quietly, as Unix tools do, and
+        # point stdout at /dev/null so that the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted", file=sys.stderr)
