@@ -161,7 +161,7 @@ def run_pedantic(benchmark):
     """benchmark.pedantic with warm-up (JIT, autotuning); the device, torch's thread count and the
     peak memory of one call go into extra_info."""
 
-    def run(fn, *, group: str, rounds: int = 5, warmup_rounds: int = 1, memory: bool = True):
+    def run(fn, *, group: str, rounds: int = 5, warmup_rounds: int = 1, memory: bool = True, iterations: int = 1):
         benchmark.group = group
         benchmark.extra_info["device"] = device_name()
         benchmark.extra_info["torch_threads"] = torch.get_num_threads()
@@ -172,6 +172,8 @@ def run_pedantic(benchmark):
             fn()
             synchronize()
 
-        return benchmark.pedantic(timed, rounds=rounds, warmup_rounds=warmup_rounds, iterations=1)
+        # iterations > 1: a round times that many calls back to back (reported per call), which
+        # averages the scheduler's and the timer's jitter out of sub-millisecond steps
+        return benchmark.pedantic(timed, rounds=rounds, warmup_rounds=warmup_rounds, iterations=iterations)
 
     return run
