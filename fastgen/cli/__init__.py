@@ -142,6 +142,13 @@ def _show_fastgen_warnings(prog: str):
     return show
 
 
+def _report(prog: str, error: Exception) -> None:
+    """The one line of an error; under torchrun, an error rank 0 decided for every rank
+    (``reported_by_rank_0``) is printed by rank 0 alone, not once per process."""
+    if not getattr(error, "reported_by_rank_0", False):
+        print(f"{prog}: error: {error}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -155,15 +162,15 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # here, where a closed pipe is caught below, not at interpreter exit
         return status
     except UsageError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
+        _report(prog, error)
         return 2
     except FILE_ERRORS as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
+        _report(prog, error)
         return 1
     except ValueError as error:
         if not _raised_by_fastgen(error):
             raise
-        print(f"{prog}: error: {error}", file=sys.stderr)
+        _report(prog, error)
         return 1
     except BrokenPipeError:
         # Whoever read stdout left (`fastgen info | head`): stop quietly, as Unix tools do, and

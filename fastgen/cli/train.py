@@ -270,6 +270,8 @@ def _decided_by_rank_0(decide, *args):
             outcome = (None, error)
     result, error = distributed.broadcast_object(outcome)
     if error is not None:
+        if not distributed.is_main():
+            error.reported_by_rank_0 = True  # main() prints it once, on rank 0; the others exit alike
         raise error
     return result
 

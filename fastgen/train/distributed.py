@@ -19,7 +19,6 @@ from torch.nn.parallel import DistributedDataParallel
 __all__ = [
     "ReplicatedNetworks",
     "all_reduce_sum",
-    "any_rank",
     "barrier",
     "broadcast_buffers",
     "broadcast_object",
@@ -106,16 +105,6 @@ def collective_device() -> torch.device:
     if is_distributed() and dist.get_backend() == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
-
-
-def any_rank(flag: bool) -> bool:
-    """True on every rank if ``flag`` is true on at least one (an all-reduce MAX); ``flag`` itself
-    when not distributed. Every rank must call it at the same point."""
-    if not is_distributed():
-        return bool(flag)
-    value = torch.tensor([int(bool(flag))], device=collective_device())
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
 
 
 def all_reduce_sum(values: list[float]) -> list[float]:

@@ -1,11 +1,11 @@
 """Graceful stops: SIGINT (Ctrl-C) and SIGTERM (a scheduler's or torchrun's stop) end a run cleanly.
 
 Inside ``graceful_stop()`` the first of these signals only records a request; the trainer looks at
-it after each step, agrees with the other ranks (``any_rank``: a signal seen by one process stops
-them all at the same step), writes a checkpoint at that step and raises :class:`Interrupted`. A
-second signal means "now": it raises :class:`StoppedAtOnce` wherever the process is (checkpoints
-are written atomically, so the newest one on disk is still whole). Outside ``graceful_stop()``
-nothing changes: Python's default handlers stay in place.
+it after each step, agrees with the other ranks (a flag in the step's all-reduce of the losses: a
+signal seen by one process stops them all at the same step), writes a checkpoint at that step and
+raises :class:`Interrupted`. A second signal means "now": it raises :class:`StoppedAtOnce` wherever
+the process is (checkpoints are written atomically, so the newest one on disk is still whole).
+Outside ``graceful_stop()`` nothing changes: Python's default handlers stay in place.
 
 Under a launcher that forwards the signals it receives (torchrun does, to every worker), one
 Ctrl-C in a terminal reaches a worker twice: from the terminal (the whole foreground process

@@ -43,7 +43,7 @@ from fastgen._files import remove_stale_temporaries
 from fastgen.data.sampling import ShardedSampler, StepBatchSampler, shuffled_indices
 from fastgen.train import distributed
 from fastgen.train.checkpoint import RunCheckpoints, atomic_write, write_json
-from fastgen.train.distributed import any_rank, barrier
+from fastgen.train.distributed import barrier
 from fastgen.train.signals import Interrupted, ignore_stop_signals, stop_requested
 
 __all__ = ["CHECKPOINT_NAME", "CONFIG_NAME", "LOG_NAME", "Callback", "Trainer", "rank_seed", "shuffled_indices"]
@@ -163,6 +163,7 @@ class Trainer:
         self.checkpoints = RunCheckpoints(self.out_dir, keep_checkpoints, CHECKPOINT_NAME)
         self.saved_step: int | None = None  # the step of the newest checkpoint, known on every rank
         self.replicas = None
+        self._stop_on_any_rank = False  # set by each step's all-reduce under torch.distributed
         if self.world_size > 1:
             self.replicas = distributed.ReplicatedNetworks(self.model, self.device, sync_bn=sync_bn)
         self.optimizers = model.make_optimizers(lr)
@@ -330,8 +331,10 @@ class Trainer:
             return self.model.training_step(batch, self.optimizers)
         with self.replicas.active():
             losses = self.model.training_step(batch, self.optimizers)
-        # one all-reduce: a NaN or Inf on any rank makes the sum non-finite on every rank
-        sums = distributed.all_reduce_sum(list(losses.values()))
+        # One all-reduce a step carries the losses (a NaN or Inf on any rank makes the sum non-finite
+        # on every rank) and whether a rank has been asked to stop (_stop_if_requested reads it).
+        *sums, stops = distributed.all_reduce_sum([*losses.values(), float(stop_requested() is not None)])
+        self._stop_on_any_rank = stops > 0
         return {name: total / self.world_size for name, total in zip(losses, sums, strict=True)}
 
     # ----- faults (TRAIN-FAULTS: fastgen.train.checkpoint, fastgen.train.signals) -----
@@ -358,7 +361,11 @@ class Trainer:
         """After a step: if any rank received SIGINT/SIGTERM (inside ``signals.graceful_stop``),
         every rank stops here, with a checkpoint of this step, and raises ``Interrupted``."""
         signum = stop_requested()
-        if not any_rank(signum is not None):
+        # Under torch.distributed every rank decides on the flag this step's all-reduce carried
+        # (_training_step), so all stop at the same step; a signal that came after it counts at
+        # the next step. In one process the signal is read here.
+        stop = self._stop_on_any_rank if self.replicas is not None else signum is not None
+        if not stop:
             return
         if self.saved_step != self.step:
             self.save_checkpoint()

@@ -238,6 +238,28 @@ def test_ranks_follow_rank_0s_decisions_and_a_signal_to_one_rank_stops_all_with_
     out, results = tmp_path / "run", tmp_path / "results"
     results.mkdir()
     run_ranks(functools.partial(decide_then_stop, out_dir=out, results=results))
-    expected = "rank 0's view | argument --out: refused by rank 0 | stopped at step 3"
+    # The signal reaches rank 1 after step 3's loss all-reduce (in on_step), so the ranks learn of it
+    # from step 4's, which carries the stop flag with the losses: both stop at step 4, together.
+    expected = "rank 0's view | argument --out: refused by rank 0 | stopped at step 4"
     assert [(results / f"rank{r}").read_text() for r in range(2)] == [expected, expected]
-    assert load_checkpoint(out / "checkpoint.pt")["step"] == 3
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 4
+
+
+def train_into_a_file(rank, out_file, results):
+    """``fastgen train`` on every rank with --out naming a file: rank 0 refuses it for all."""
+    import contextlib
+    import io
+
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        status = main(["train", "dcgan", "--out", str(out_file), "--steps", "1"])
+    (results / f"rank{rank}").write_text(f"{status}|{stderr.getvalue()}")
+
+
+def test_a_usage_error_decided_by_rank_0_is_printed_once_and_ends_every_rank(tmp_path):
+    out_file, results = tmp_path / "not-a-folder", tmp_path / "results"
+    out_file.write_text("")
+    results.mkdir()
+    run_ranks(functools.partial(train_into_a_file, out_file=out_file, results=results))
+    line = f"fastgen train: error: argument --out: {out_file} is a file, not a folder\n"
+    assert [(results / f"rank{r}").read_text() for r in range(2)] == [f"2|{line}", "2|"]
