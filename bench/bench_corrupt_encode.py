@@ -53,12 +53,15 @@ def _providers():
 PROVIDERS = _providers()
 
 
+@pytest.mark.parametrize("x_role", ["x-grad", "x-data"])
 @pytest.mark.parametrize("shape", list(SHAPES))
 @pytest.mark.parametrize("provider", list(PROVIDERS))
-def test_forward_backward(run_pedantic, shape, provider):
+def test_forward_backward(run_pedantic, shape, provider, x_role):
+    """x-grad: x requires grad (the op contract's case); x-data: x is data, as a DAE's input is, and
+    neither side computes grad_x."""
     n, n_visible, n_hidden = SHAPES[shape]
     gen = torch.Generator().manual_seed(0)
-    x = torch.rand(n, n_visible, generator=gen).to(device()).requires_grad_()
+    x = torch.rand(n, n_visible, generator=gen).to(device()).requires_grad_(x_role == "x-grad")
     weight = (0.05 * torch.randn(n_visible, n_hidden, generator=gen)).to(device()).requires_grad_()
     bias = torch.zeros(n_hidden).to(device()).requires_grad_()
     grad_h = torch.randn(n, n_hidden, generator=gen).to(device())
@@ -71,4 +74,5 @@ def test_forward_backward(run_pedantic, shape, provider):
     # GEMM-bound steps of 5-30 ms whose eager baseline varies by 10-30 % from round to round
     # (MKL's threads and the allocator): 40 rounds, so that the medians hold still between runs.
     rounds = 3 if provider == "reference-eager" and n > 256 else 10 if provider == "reference-eager" else 40
-    run_pedantic(step, group=f"corrupt_encode {shape} float32 forward+backward", rounds=rounds, warmup_rounds=2)
+    group = f"corrupt_encode {shape} float32 forward+backward" + (", x data" if x_role == "x-data" else "")
+    run_pedantic(step, group=group, rounds=rounds, warmup_rounds=2)

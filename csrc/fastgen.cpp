@@ -19,11 +19,13 @@ TORCH_LIBRARY(fastgen, m) {
 
   // Denoising autoencoder encoder: h = sigmoid(mask(x) @ weight + bias), element (i, j) of x
   // dropped when Philox uniform(seed, i * n_visible + j) < corruption; the backward draws the
-  // mask again and returns (grad_x, grad_weight, grad_bias).
+  // mask again and returns (grad_x, grad_weight, grad_bias). grad_x is computed only when
+  // grad_x_needed (a DAE's input is data: its GEMM would be a third of the backward for nothing);
+  // otherwise it is an empty tensor of shape [0].
   m.def("corrupt_encode(Tensor x, Tensor weight, Tensor bias, float corruption, int seed) -> Tensor");
   m.def(
-      "_corrupt_encode_backward(Tensor grad_h, Tensor h, Tensor x, Tensor weight, float corruption, int seed) "
-      "-> (Tensor, Tensor, Tensor)");
+      "_corrupt_encode_backward(Tensor grad_h, Tensor h, Tensor x, Tensor weight, float corruption, int seed, "
+      "bool grad_x_needed) -> (Tensor, Tensor, Tensor)");
 
   // Least-squares GAN losses, each with the gradient of the loss in its inputs from the same
   // pass: (loss, dloss/d_real, dloss/d_fake) and (loss, dloss/d_fake).

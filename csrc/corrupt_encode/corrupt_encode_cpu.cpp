@@ -162,11 +162,11 @@ at::Tensor forward_cpu(const at::Tensor& x, const at::Tensor& weight, const at::
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(const at::Tensor& grad_h, const at::Tensor& h,
                                                             const at::Tensor& x, const at::Tensor& weight,
-                                                            double corruption, int64_t seed) {
+                                                            double corruption, int64_t seed, bool grad_x_needed) {
   const auto [n, n_visible, n_hidden] = check_backward(grad_h, h, x, weight, corruption);
   const at::Tensor w = weight.to(acc_dtype(x));
   const at::TensorOptions acc_options = w.options();
-  at::Tensor grad_x = at::empty_like(x);
+  at::Tensor grad_x = grad_x_needed ? at::empty_like(x) : at::empty({0}, x.options());
   at::Tensor grad_w = at::empty({n_visible, n_hidden}, acc_options);
   at::Tensor grad_b = at::zeros({n_hidden}, acc_options);
   const uint64_t key = seed_bits(seed);
@@ -204,6 +204,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(const at::Tensor& gr
         grad_w.addmm_(x_tilde_t, dpre);  // then += for each further chunk
       }
       grad_b.add_(dpre.sum(0));
+      if (!grad_x_needed) continue;
 
       // grad_x = (dpre W^T) * keep
       at::Tensor gx = in_place ? grad_x.narrow(0, r0, rows) : rows_of(gx_tile, rows);

@@ -69,7 +69,7 @@ at::Tensor forward_cuda(const at::Tensor& x, const at::Tensor& weight, const at:
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(const at::Tensor& grad_h, const at::Tensor& h,
                                                              const at::Tensor& x, const at::Tensor& weight,
-                                                             double corruption, int64_t seed) {
+                                                             double corruption, int64_t seed, bool grad_x_needed) {
   check_backward(grad_h, h, x, weight, corruption);
   const c10::cuda::CUDAGuard guard(x.device());
   if (corruption > 0.0) refuse_graph_capture("_corrupt_encode_backward");
@@ -85,6 +85,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(const at::Tensor& g
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   const at::Tensor grad_w = at::mm(masked_input(x, c, key).t(), dpre).to(weight.scalar_type());
   const at::Tensor grad_b = dpre.sum(0).to(weight.scalar_type());
+  if (!grad_x_needed) return {at::empty({0}, x.options()), grad_w, grad_b};
   const at::Tensor grad_x_tilde = at::mm(dpre, weight.to(acc_dtype(x)).t());
   at::Tensor grad_x = at::empty_like(x);
   FASTGEN_DISPATCH_FLOATING(x.scalar_type(), "corrupt_encode_grad_x_cuda", [&] {

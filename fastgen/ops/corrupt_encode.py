@@ -27,8 +27,9 @@ def _fake(x, weight, bias, corruption, seed):
     return x.new_empty((x.shape[0], weight.shape[1]))
 
 
-def _fake_backward(grad_h, h, x, weight, corruption, seed):
-    return torch.empty_like(x), torch.empty_like(weight), weight.new_empty(weight.shape[1:])
+def _fake_backward(grad_h, h, x, weight, corruption, seed, grad_x_needed):
+    grad_x = torch.empty_like(x) if grad_x_needed else x.new_empty((0,))
+    return grad_x, torch.empty_like(weight), weight.new_empty(weight.shape[1:])
 
 
 def _setup_context(ctx, inputs, output):
@@ -38,10 +39,14 @@ def _setup_context(ctx, inputs, output):
 
 
 def _backward(ctx, backward_op, grad_h):
-    """The backward op redraws the mask from the seed instead of reading a stored one."""
+    """The backward op redraws the mask from the seed instead of reading a stored one, and
+    computes grad_x only when x needs it (a DAE's input is data: that GEMM is a third of the work)."""
     x, weight, h = ctx.saved_tensors
-    grad_x, grad_weight, grad_bias = backward_op(grad_h.contiguous(), h, x, weight, ctx.corruption, ctx.seed)
-    return grad_x, grad_weight, grad_bias, None, None
+    grad_x_needed = ctx.needs_input_grad[0]
+    grad_x, grad_weight, grad_bias = backward_op(
+        grad_h.contiguous(), h, x, weight, ctx.corruption, ctx.seed, grad_x_needed
+    )
+    return grad_x if grad_x_needed else None, grad_weight, grad_bias, None, None
 
 
 def _triton():

@@ -127,7 +127,7 @@ def _corrupt_encode_inputs(shape, generator):
 def _corrupt_encode_backward_args(inputs):
     x, weight, bias = (t.float() for t in inputs)
     h = torch.sigmoid(x @ weight + bias)
-    return (torch.ones_like(h), h, x, weight, 0.3, SEED)
+    return (torch.ones_like(h), h, x, weight, 0.3, SEED, True)
 
 
 def _encode(x=None, weight=None, bias=None, corruption=0.3):

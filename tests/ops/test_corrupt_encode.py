@@ -89,3 +89,37 @@ def test_mixed_dtypes_run_on_the_reference_and_refuse_compiled_backends(backend_
         return
     with pytest.raises(RuntimeError, match=f"{backend_name} takes its tensors in one dtype"):
         corrupt_encode(x, weight.double(), bias, corruption=0.3, seed=2, backend=backend_name)
+
+
+def test_data_inputs_get_no_grad_x_and_the_same_parameter_gradients(backend_name):
+    """A DAE's input x is data (no requires_grad): the backward then skips grad_x (its GEMM is a
+    third of the work) and returns the reference's grad_weight and grad_bias; across 300 rows the
+    CPU kernel's chunks of 256 rows are crossed too."""
+    device = device_for(backend_name)
+    x, weight, bias, grad_h = make_inputs(300, 31, 7)
+    leaves = [t.detach().clone().requires_grad_() for t in (weight, bias)]
+    want = torch.autograd.grad(reference(x, *leaves, 0.3, 99), leaves, grad_h)
+    leaves_here = [t.detach().clone().to(device).requires_grad_() for t in (weight, bias)]
+    x_here = x.to(device)
+    h = corrupt_encode(x_here, *leaves_here, corruption=0.3, seed=99, backend=backend_name)
+    h.backward(grad_h.to(device))
+    assert x_here.grad is None
+    for name, leaf, w in zip(("grad_weight", "grad_bias"), leaves_here, want, strict=True):
+        torch.testing.assert_close(leaf.grad.cpu(), w, **TOLERANCE, msg=lambda m, name=name: f"{name}: {m}")
+
+
+def test_the_backward_op_without_grad_x_passes_opcheck(backend_name):
+    """The backward op's grad_x_needed=False form: an empty grad_x, the same in its fake."""
+    from fastgen.ops.corrupt_encode import OP
+
+    if backend_name == "torch":
+        pytest.skip("the reference is differentiated by autograd, not through a backward op")
+    device = device_for(backend_name)
+    if device.type == "cpu" and backend_name == "triton":
+        pytest.skip("opcheck traces fake tensors, which the Triton interpreter cannot run")
+    x, weight, bias, grad_h = make_inputs(5, 6, 4, device)
+    h = torch.sigmoid(x @ weight + bias)
+    args = (grad_h, h, x, weight, 0.3, 11, False)
+    grad_x, grad_weight, _ = OP.backward_ops[backend_name](*args)
+    assert grad_x.shape == (0,) and grad_weight.shape == weight.shape
+    torch.library.opcheck(OP.backward_ops[backend_name], args, test_utils=("test_schema", "test_faketensor"))

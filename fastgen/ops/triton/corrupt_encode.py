@@ -175,15 +175,21 @@ def corrupt_encode_triton(
 
 @triton_op("fastgen::_corrupt_encode_backward_triton", mutates_args=())
 def corrupt_encode_backward_triton(
-    grad_h: torch.Tensor, h: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, corruption: float, seed: int
+    grad_h: torch.Tensor,
+    h: torch.Tensor,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    corruption: float,
+    seed: int,
+    grad_x_needed: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     n, n_visible = x.shape
     n_hidden = weight.shape[1]
-    grad_x = torch.empty_like(x)
+    grad_x = torch.empty_like(x) if grad_x_needed else x.new_empty((0,))
     grad_w = torch.empty_like(weight)
     grad_b = weight.new_empty((n_hidden,))
     _refuse_capture("_corrupt_encode_backward_triton", x, corruption)
-    if n and n_visible:
+    if grad_x_needed and n and n_visible:
         _grad_x_launch(grad_h, h, weight, grad_x, corruption, seed).run()
     if n_hidden:
         _grad_w_launch(grad_h, h, x, grad_w, grad_b, corruption, seed).run()
