@@ -28,24 +28,29 @@ import torch
 from bench import bench_corrupt_encode, bench_ls_loss, bench_reparameterize
 from bench.conftest import device_name, synchronize
 
-# (name, benchmark function, the name of its size parameter, the module holding PROVIDERS and sizes)
+# name: (benchmark function, the name of its size parameter, its sizes, its other parameters fixed)
 SUITES = {
-    "reparameterize": (bench_reparameterize.test_forward_backward, "shape", bench_reparameterize.SHAPES),
-    "corrupt_encode": (bench_corrupt_encode.test_forward_backward, "shape", bench_corrupt_encode.SHAPES),
-    "ls_loss": (bench_ls_loss.test_discriminator_and_generator_losses, "size", bench_ls_loss.SIZES),
+    "reparameterize": (bench_reparameterize.test_forward_backward, "shape", bench_reparameterize.SHAPES, {}),
+    "corrupt_encode": (
+        bench_corrupt_encode.test_forward_backward,
+        "shape",
+        bench_corrupt_encode.SHAPES,
+        {"x_role": "x-grad"},
+    ),
+    "ls_loss": (bench_ls_loss.test_discriminator_and_generator_losses, "size", bench_ls_loss.SIZES, {}),
 }
 MODULES = {"reparameterize": bench_reparameterize, "corrupt_encode": bench_corrupt_encode, "ls_loss": bench_ls_loss}
 
 
-def captured_step(function, size_name, size, provider):
-    """The step closure the benchmark function would hand to run_pedantic."""
+def captured_step(name, size, provider):
+    """The step closure suite ``name``'s benchmark function would hand to run_pedantic."""
+    function, size_name, _, fixed = SUITES[name]
     steps = []
 
     def run_pedantic(step, **_):
         steps.append(step)
 
-    extra = {"x_role": "x-grad"} if "x_role" in function.__code__.co_varnames else {}
-    function(run_pedantic, **{size_name: size, "provider": provider}, **extra)
+    function(run_pedantic, **{size_name: size, "provider": provider}, **fixed)
     return steps[0]
 
 
@@ -84,8 +89,7 @@ def print_table(name: str, size: str, provider: str, steps: int = 5) -> None:
     """torch.profiler's operator table for one step, by host (self CPU) time."""
     from torch.profiler import ProfilerActivity, profile
 
-    function, size_name, _ = SUITES[name]
-    step = captured_step(function, size_name, size, provider)
+    step = captured_step(name, size, provider)
     latency_and_throughput(step, 10)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
     with profile(activities=activities) as prof:
@@ -110,12 +114,12 @@ def main() -> None:
     header = f"{'op':15} {'size':16} {'provider':20} {'latency':>10} {'throughput':>11}"
     print(header + (f" {'kernel time':>12} {'kernels':>8}" if on_gpu else ""))
     for name in args.only or list(SUITES):
-        function, size_name, sizes = SUITES[name]
+        sizes = SUITES[name][2]
         for size in sizes:
             for provider in MODULES[name].PROVIDERS:
                 if provider == "reference-eager" and not on_gpu:
                     continue  # the pure-PyTorch Philox on a CPU takes seconds a step
-                step = captured_step(function, size_name, size, provider)
+                step = captured_step(name, size, provider)
                 latency, throughput = latency_and_throughput(step, args.steps)
                 row = f"{name:15} {size!s:16} {provider:20} {latency * 1e3:8.3f}ms {throughput * 1e3:9.3f}ms"
                 if on_gpu:

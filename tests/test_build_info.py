@@ -5,7 +5,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+import torch
+
 import fastgen
+from fastgen import _extension
 
 
 def test_build_info_fields():
@@ -50,11 +54,6 @@ def test_cpu_kernels_run_on_torchs_threads():
     pragma: built without -fopenmp, every kernel ran on one thread whatever torch.set_num_threads
     said (half the speed on the project's 2-core machine). Built with it, the OpenMP runtime is
     torch's own, so torch's thread count is the kernels' thread count."""
-    import pytest
-    import torch
-
-    from fastgen import _extension
-
     if _extension.C is None:
         pytest.skip(f"no compiled fastgen._C: {_extension.load_error}")
     if not torch.backends.openmp.is_available():

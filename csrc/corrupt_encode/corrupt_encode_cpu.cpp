@@ -180,7 +180,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(const at::Tensor& gr
     const at::Tensor x_tile = at::empty({chunk, n_visible}, acc_options);
     const at::Tensor keep_tile = at::empty({chunk, n_visible}, x.options().dtype(at::kByte));
     const at::Tensor dpre_tile = at::empty({chunk, n_hidden}, acc_options);
-    const at::Tensor gx_tile = in_place ? at::Tensor() : at::empty({chunk, n_visible}, acc_options);
+    const bool gx_in_place = in_place || !grad_x_needed;  // no tile when grad_x is written directly or skipped
+    const at::Tensor gx_tile = gx_in_place ? at::Tensor() : at::empty({chunk, n_visible}, acc_options);
     const scalar_t* gh_p = grad_h.data_ptr<scalar_t>();
     const scalar_t* h_p = h.data_ptr<scalar_t>();
     acc_t* dpre_p = dpre_tile.data_ptr<acc_t>();

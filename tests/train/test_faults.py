@@ -2,7 +2,9 @@
 reached, SIGKILLs at random moments cost nothing but time (the resumed run is bit-identical to one
 never stopped), and torchrun's restart of a killed worker with --auto-resume finishes the run."""
 
+import contextlib
 import functools
+import io
 import json
 import os
 import random
@@ -247,9 +249,6 @@ def test_ranks_follow_rank_0s_decisions_and_a_signal_to_one_rank_stops_all_with_
 
 def train_into_a_file(rank, out_file, results):
     """``fastgen train`` on every rank with --out naming a file: rank 0 refuses it for all."""
-    import contextlib
-    import io
-
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr):
         status = main(["train", "dcgan", "--out", str(out_file), "--steps", "1"])
