@@ -1,9 +1,9 @@
-// Branch-free float32 exp, log and cos for the CPU kernels, written so that GCC vectorizes the
+// Branch-free float32 exp, log, cos and sin for the CPU kernels, written so that GCC vectorizes the
 // loops that call them (glibc's scalar expf/logf/cosf do not vectorize, and dominated the CPU
 // time of Box-Muller). Polynomials and range reductions are Cephes' (S. L. Moshier, "Methods
 // and Programs for Mathematical Functions", 1989): within 2 ulp of the correctly rounded value
 // over the ranges fastgen uses, which tests/ops/test_philox.py checks against torch.
-// Host only: CUDA code calls the device library's expf/logf/cosf.
+// Host only: CUDA code calls the device library's expf/logf/cosf/sinf.
 #pragma once
 
 #include <algorithm>
@@ -76,15 +76,17 @@ __attribute__((always_inline)) inline float log_positive(float x) {
   return (m + y) + 0.693359375f * fe;
 }
 
-// cos(x) for 0 <= x < 2^13: octant j = floor(x 4/pi) rounded up to even, r = x - j pi/4 with
-// pi/4 split in three parts, then the sine or cosine polynomial and the octant's sign.
-__attribute__((always_inline)) inline float cos_nonnegative(float x) {
+// cos(x - quarter_turns pi/2) for 0 <= x < 2^13: cos(x) for quarter_turns 0, sin(x) for 1.
+// Octant j = floor(x 4/pi) rounded up to even, r = x - j pi/4 with pi/4 split in three parts,
+// then the sine or cosine polynomial and the octant's sign; a quarter turn moves the octant
+// by two, so sin costs what cos does and shares its reduction of x.
+__attribute__((always_inline)) inline float cos_quarter_turned(float x, int32_t quarter_turns) {
   int32_t j = static_cast<int32_t>(x * 1.27323954473516f);
   j += j & 1;
   const float y = static_cast<float>(j);
   // j is even: octant 0 -> cos r, 2 -> -sin r, 4 -> -cos r, 6 -> sin r. Bit arithmetic, not
   // branches, so that the loop vectorizes.
-  const int32_t octant = j & 7;
+  const int32_t octant = (j - 2 * quarter_turns) & 7;
   const int32_t use_sin = (octant >> 1) & 1;
   const int32_t negate = ((octant >> 2) ^ use_sin) & 1;
   const float r = ((x - y * 0.78515625f) - y * 2.4187564849853515625e-4f) - y * 3.77489497744594108e-8f;
@@ -98,6 +100,9 @@ __attribute__((always_inline)) inline float cos_nonnegative(float x) {
   const int32_t value = (float_to_bits(sin_poly) & sin_mask) | (float_to_bits(cos_poly) & ~sin_mask);
   return bits_to_float(value ^ static_cast<int32_t>(static_cast<uint32_t>(negate) << 31));
 }
+
+__attribute__((always_inline)) inline float cos_nonnegative(float x) { return cos_quarter_turned(x, 0); }
+__attribute__((always_inline)) inline float sin_nonnegative(float x) { return cos_quarter_turned(x, 1); }
 
 }  // namespace cpu
 }  // namespace fastgen

@@ -4,7 +4,7 @@
 //   h       = sigmoid(x~ @ W + b)
 // and of its backward: dpre = grad_h * h * (1 - h), grad_x = (dpre @ W^T) * keep.
 // Called by the CPU loops and the CUDA kernels alike; the GEMMs between them are BLAS/cuBLAS.
-// The comparison is done in float32 (the uniform's type), as the reference and tl.rand do, so
+// The comparison is done in float32 (the uniform's type), as the reference and Triton do, so
 // that the masks are bit-identical on every backend.
 #pragma once
 

@@ -2,7 +2,7 @@
 autoencoder, fused (Vincent et al., "Extracting and Composing Robust Features with Denoising
 Autoencoders", ICML 2008):
 
-    keep_ij = U(seed, i * n_visible + j) >= corruption          (Philox uniform, tl.rand)
+    keep_ij = U(seed, i * n_visible + j) >= corruption          (Philox uniform, philox_uniform)
     h       = sigmoid((x * keep) @ weight + bias)
 
 The mask is drawn inside the kernels from the Philox stream (seed, element offset of x) and
@@ -86,7 +86,7 @@ def corrupt_encode(
             reference; each backend's dtypes: ``OP.capabilities``). Strided inputs are copied.
         corruption: the masking level c, 0 <= c < 1.
         seed: Philox seed of the mask (element (i, j) is dropped when
-            tl.rand(seed, i * n_visible + j) < c); drawn from torch's generator when None.
+            philox_uniform(seed, i * n_visible + j) < c); drawn from torch's generator when None.
         backend: "torch", "cpp", "cuda", "triton" or "auto" (see ``fastgen.backends``).
 
     Returns:

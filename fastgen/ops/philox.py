@@ -1,8 +1,9 @@
 """Philox4x32-10 in pure PyTorch: the reference backend's random numbers.
 
-Implements exactly the stream of ``csrc/common/philox.h`` and of Triton's ``tl.randint`` /
-``tl.rand`` / ``tl.randn`` (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3",
-SC 2011): key = 64-bit seed, counter = (offset_lo, offset_hi, 0, 0), ten rounds. uint32 words
+Implements exactly the stream of ``csrc/common/philox.h``, which is Triton's ``tl.randint4x`` /
+``tl.rand4x`` / ``tl.randn4x`` with every output word used (Salmon et al., "Parallel random
+numbers: as easy as 1, 2, 3", SC 2011): key = 64-bit seed, ten rounds, and element ``o`` of the
+stream is word ``o & 3`` of the call on counter ``c = o >> 2`` = (c_lo, c_hi, 0, 0). uint32 words
 are held in int64 tensors; products of two words are split in 16-bit halves so that nothing
 overflows int64.
 """
@@ -67,15 +68,27 @@ def uint_to_uniform(word: torch.Tensor) -> torch.Tensor:
     return signed.to(torch.float32) * torch.tensor(_UNIFORM_SCALE, dtype=torch.float32)
 
 
+def _counters_and_lanes(offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Philox counter (offset >> 2, a logical shift of the uint64 offset) and word of each offset."""
+    offsets = offsets.to(torch.int64)
+    return (offsets >> 2) & (2**62 - 1), offsets & 3
+
+
 def uniform(seed: int, offsets: torch.Tensor) -> torch.Tensor:
-    """U[0, 1) float32 numbers, bit-identical to tl.rand(seed, offsets)."""
-    return uint_to_uniform(philox4x32_10(seed, offsets)[0])
+    """U[0, 1) float32 numbers: element o is tl.rand4x(seed, o >> 2)[o & 3], bit for bit."""
+    counters, lanes = _counters_and_lanes(offsets)
+    words = torch.stack(philox4x32_10(seed, counters))
+    return uint_to_uniform(words.gather(0, lanes.unsqueeze(0)).squeeze(0))
 
 
 def normal(seed: int, offsets: torch.Tensor) -> torch.Tensor:
-    """N(0, 1) float32 numbers as tl.randn(seed, offsets): Box-Muller on the first two words."""
-    words = philox4x32_10(seed, offsets)
-    u1 = torch.clamp_min(uint_to_uniform(words[0]), 1.0e-7)
-    u2 = uint_to_uniform(words[1])
+    """N(0, 1) float32 numbers: element o is tl.randn4x(seed, o >> 2)[o & 3], Box-Muller on the
+    word pair (0, 1) or (2, 3), the pair's cosine for even o and its sine for odd o."""
+    counters, lanes = _counters_and_lanes(offsets)
+    x, y, z, w = philox4x32_10(seed, counters)
+    second_pair = lanes >= 2
+    u1 = torch.clamp_min(uint_to_uniform(torch.where(second_pair, z, x)), 1.0e-7)
+    u2 = uint_to_uniform(torch.where(second_pair, w, y))
     theta = torch.tensor(_TWO_PI, dtype=torch.float32) * u2
-    return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(theta)
+    radius = torch.sqrt(-2.0 * torch.log(u1))
+    return radius * torch.where(lanes % 2 == 1, torch.sin(theta), torch.cos(theta))

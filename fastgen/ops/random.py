@@ -1,7 +1,8 @@
 """``fastgen.ops.philox_uniform`` / ``philox_normal``: the numbers every fastgen kernel draws.
 
-Element i of the result is tl.rand(seed, offsets[i]) (resp. tl.randn): Philox4x32-10 keyed by
-the 64-bit seed, counter = the 64-bit offset (see csrc/common/philox.h). Integers and uniforms
+Element i of the result is number offsets[i] of the Philox4x32-10 stream keyed by the 64-bit
+seed: word offsets[i] & 3 of the call on counter offsets[i] >> 2, as Triton's tl.rand4x (resp.
+Box-Muller on its word pair, as tl.randn4x); see csrc/common/philox.h. Integers and uniforms
 are bit-identical on every backend; normals agree to the ulp of the math library's log/cos.
 The draws have no gradient.
 """
@@ -55,10 +56,12 @@ def _offsets(offsets) -> torch.Tensor:
 
 
 def philox_uniform(offsets: torch.Tensor, seed: int, *, backend: str | None = None) -> torch.Tensor:
-    """U[0, 1) float32 numbers of the shape of ``offsets`` (int64): tl.rand(seed, offsets)."""
+    """U[0, 1) float32 numbers of the shape of ``offsets`` (int64): offset o gives
+    tl.rand4x(seed, o >> 2)[o & 3]."""
     return UNIFORM(_offsets(offsets), philox.check_seed(seed), backend=backend)
 
 
 def philox_normal(offsets: torch.Tensor, seed: int, *, backend: str | None = None) -> torch.Tensor:
-    """N(0, 1) float32 numbers of the shape of ``offsets`` (int64): tl.randn(seed, offsets)."""
+    """N(0, 1) float32 numbers of the shape of ``offsets`` (int64): offset o gives
+    tl.randn4x(seed, o >> 2)[o & 3]."""
     return NORMAL(_offsets(offsets), philox.check_seed(seed), backend=backend)

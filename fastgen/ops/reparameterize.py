@@ -91,7 +91,7 @@ def reparameterize(
     Args:
         mu, logvar: ``[..., d]`` floating, same shape, dtype and device (each backend's dtypes:
             ``OP.capabilities``). Strided inputs are copied.
-        seed: the Philox seed of eps (eps of element i = tl.randn(seed, i) in row-major order);
+        seed: the Philox seed of eps (eps of element i = philox_normal(seed, i) in row-major order);
             drawn from torch's generator when None (see ``fastgen.ops.seeds.last_seed``).
         eps: use this noise instead of drawing it (shape of mu).
         backend: "torch", "cpp", "cuda", "triton" or "auto" (see ``fastgen.backends``).

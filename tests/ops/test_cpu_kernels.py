@@ -15,10 +15,16 @@ from fastgen.ops import ls_discriminator_loss, ls_generator_loss, philox, philox
 pytestmark = pytest.mark.skipif("cpp" not in fastgen.available_backends(), reason="fastgen._C is not built")
 
 SEED = 123456789012
-# Runs that start on and off a 16-lane boundary, end in partial vectors, and cross 2**32 (where
-# the high counter word changes inside a run and the scalar code takes over).
+# Runs that start inside a counter (offset 3: its last word) and off a pair boundary, end in
+# partial vectors and partial counters, and cross offset 2**34, where the counter (offset >> 2)
+# passes 2**32: its high word changes inside a run and the scalar code takes over.
 OFFSETS = torch.cat(
-    [torch.arange(3, 3 + 1000), torch.arange(2**32 - 600, 2**32 + 600), torch.arange(2**40 + 5, 2**40 + 5 + 257)]
+    [
+        torch.arange(3, 3 + 1000),
+        torch.arange(2**32 - 601, 2**32 + 600),
+        torch.arange(2**34 - 602, 2**34 + 599),
+        torch.arange(2**40 + 5, 2**40 + 5 + 257),
+    ]
 )
 
 

@@ -10,6 +10,7 @@ from fastgen.ops import philox, philox_normal, philox_uniform
 from tests.conftest import device_for
 
 SEEDS = [0, 1, 123456789012, 2**63 - 1]
+SEED = 123456789012
 
 
 def _offsets(device, n=50_000):
@@ -41,6 +42,49 @@ def test_known_values_match_triton_definition():
     # Philox4x32-10 on counter (0, 0, 0, 0), key (0, 0): the Random123 known-answer vector.
     words = philox.philox4x32_10(0, torch.zeros(1, dtype=torch.int64))
     assert [int(w) for w in words] == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
+
+
+def test_each_counter_gives_four_consecutive_numbers():
+    # The spec: number o is word o & 3 of the call on counter o >> 2; uniforms are its int32 map.
+    counters = torch.tensor([0, 1, 2**32 - 1, 2**32, 2**61 + 12345])
+    words = philox.philox4x32_10(SEED, counters)
+    offsets = 4 * counters[:, None] + torch.arange(4)
+    uniforms = philox.uniform(SEED, offsets)
+    for lane in range(4):
+        assert torch.equal(uniforms[:, lane], philox.uint_to_uniform(words[lane]))
+
+
+def test_normals_are_box_muller_on_word_pairs():
+    # Pair (0, 1) and pair (2, 3) of each counter: the even number is r cos(2 pi u2), the odd one
+    # r sin(2 pi u2), computed here in float64 from the pair's uniforms.
+    counters = torch.arange(5000)
+    words = philox.philox4x32_10(SEED, counters)
+    normals = philox.normal(SEED, 4 * counters[:, None] + torch.arange(4))
+    for pair in range(2):
+        u1 = philox.uint_to_uniform(words[2 * pair]).double().clamp_min(1.0e-7)
+        u2 = philox.uint_to_uniform(words[2 * pair + 1]).double()
+        radius, theta = torch.sqrt(-2 * torch.log(u1)), 2 * math.pi * u2
+        expected = torch.stack([radius * torch.cos(theta), radius * torch.sin(theta)], dim=1)
+        # float32 rounding of theta and of the result: a few ulp of |n| < 6.
+        torch.testing.assert_close(normals[:, 2 * pair : 2 * pair + 2].double(), expected, rtol=0, atol=4 * 6 * 2**-23)
+
+
+def test_stream_is_tritons_rand4x_and_randn4x():
+    """Triton's own tl.rand4x / tl.randn4x on counter c give numbers 4c ... 4c + 3: the
+    independent definition the spec follows (interpreted on the CPU, or on a GPU)."""
+    pytest.importorskip("triton")
+    from fastgen import backends
+
+    if backends.unavailable_reason("triton") is not None:
+        pytest.skip(backends.unavailable_reason("triton"))
+    from tests.ops import triton_rand4x
+
+    device = device_for("triton")
+    counters = torch.cat([torch.arange(3000), torch.arange(2**32 - 100, 2**32 + 100)]).to(device)
+    uniforms, normals = triton_rand4x.draw(counters, SEED)
+    offsets = (4 * counters[:, None] + torch.arange(4, device=device)).cpu()
+    assert torch.equal(uniforms.cpu(), philox.uniform(SEED, offsets))
+    torch.testing.assert_close(normals.cpu(), philox.normal(SEED, offsets), rtol=0, atol=4 * 6 * 2**-23)
 
 
 def _ks_statistic(samples: torch.Tensor, cdf) -> float:

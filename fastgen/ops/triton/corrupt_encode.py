@@ -1,7 +1,7 @@
 """Triton kernels of the denoising autoencoder's encoder with masking noise.
 
 Forward: one GEMM kernel, h = sigmoid(mask(x) @ W + b), whose load prologue masks each x tile
-with tl.rand(seed, element offset) >= corruption (the Philox stream of the C++ kernels and the
+with philox.uniform(seed, element offset) >= corruption (the Philox stream of the C++ kernels and the
 reference) and whose epilogue adds the bias and applies the sigmoid.
 
 Backward: two GEMM kernels, both forming dpre = grad_h * h * (1 - h) on the fly from grad_h and
@@ -24,6 +24,7 @@ import triton.language as tl
 from torch.library import triton_op
 
 from fastgen.ops._registry import Capabilities
+from fastgen.ops.triton import philox
 from fastgen.ops.triton._launch import AotCases, Launch, meta, refuse_graph_capture
 
 # Tiles are widened to float32 on load and every dot is a float32 IEEE dot; no float64.
@@ -39,7 +40,7 @@ def _masked_tile(x_ptr, rows, cols, n, n_visible, corruption, seed):
     offsets = rows.to(tl.int64) * n_visible + cols
     inside = (rows < n) & (cols < n_visible)
     x = tl.load(x_ptr + offsets, mask=inside, other=0.0)
-    keep = tl.rand(seed, offsets) >= corruption
+    keep = philox.uniform(seed, offsets) >= corruption
     return tl.where(keep, x, tl.zeros_like(x))
 
 
@@ -86,7 +87,7 @@ def _grad_x_kernel(grad_h_ptr, h_ptr, w_ptr, grad_x_ptr, n, n_visible, n_hidden,
         w_t = tl.load(w_ptr + ks[None, :].to(tl.int64) * n_hidden + js[:, None], mask=w_inside, other=0.0)
         acc = tl.dot(dpre, w_t.to(tl.float32), acc, input_precision="ieee")
     offsets = rows[:, None].to(tl.int64) * n_visible + ks[None, :]
-    keep = tl.rand(seed, offsets) >= corruption
+    keep = philox.uniform(seed, offsets) >= corruption
     grad_x = tl.where(keep, acc, 0.0)
     inside = (rows[:, None] < n) & (ks[None, :] < n_visible)
     tl.store(grad_x_ptr + offsets, grad_x.to(grad_x_ptr.dtype.element_ty), mask=inside)

@@ -1,5 +1,10 @@
-"""Philox streams drawn by Triton's own tl.rand / tl.randn: the Triton side of the
-bit-identity tests between backends, and a fast way to draw the same numbers on a GPU."""
+"""The Philox stream in Triton: `uniform` and `normal`, the jit functions every fastgen Triton
+kernel draws with, and the philox_uniform / philox_normal ops built on them (the Triton side of
+the bit-identity tests between backends, and a fast way to draw the same numbers on a GPU).
+
+Element o of the stream is word o & 3 of Triton's own tl.randint4x(seed, o >> 2) (csrc/common/
+philox.h states the spec): an element picks its word from the four its counter gives, so a kernel
+may draw any offsets it likes, in any layout."""
 
 from __future__ import annotations
 
@@ -11,10 +16,48 @@ from torch.library import triton_op
 from fastgen.ops._registry import Capabilities
 from fastgen.ops.triton._launch import AotCases, Launch, meta
 
-# int64 element offsets in, float32 tl.rand / tl.randn numbers out.
+# int64 element offsets in, float32 numbers out.
 CAPABILITIES = Capabilities(devices=("cuda",), compute={torch.int64: torch.float32})
 
 _BLOCK = 1024
+_UNIFORM_SCALE = tl.constexpr(4.6566127342e-10)  # tl.rand's: the largest int32 maps just below 1
+
+
+@triton.jit
+def _words(seed, offsets):
+    """The four words of the Philox call on each element's counter, and its word index (0-3)."""
+    offsets = offsets.to(tl.int64)
+    counters = (offsets >> 2) & 0x3FFFFFFFFFFFFFFF  # a logical shift of the uint64 offset
+    w0, w1, w2, w3 = tl.randint4x(seed, counters)
+    return w0, w1, w2, w3, offsets & 3
+
+
+@triton.jit
+def _to_uniform(word):
+    """tl.rand's int32 -> [0, 1) map."""
+    signed = word.to(tl.int32, bitcast=True)
+    signed = tl.where(signed < 0, ~signed, signed)
+    return signed.to(tl.float32) * _UNIFORM_SCALE
+
+
+@triton.jit
+def uniform(seed, offsets):
+    """U[0, 1) float32: element o is tl.rand4x(seed, o >> 2)[o & 3]."""
+    w0, w1, w2, w3, lane = _words(seed, offsets)
+    word = tl.where(lane < 2, tl.where(lane == 0, w0, w1), tl.where(lane == 2, w2, w3))
+    return _to_uniform(word)
+
+
+@triton.jit
+def normal(seed, offsets):
+    """N(0, 1) float32: element o is tl.randn4x(seed, o >> 2)[o & 3] (Box-Muller on the word pair
+    (0, 1) or (2, 3); cosine for even o, sine for odd o)."""
+    w0, w1, w2, w3, lane = _words(seed, offsets)
+    u1 = tl.maximum(_to_uniform(tl.where(lane < 2, w0, w2)), 1.0e-7)
+    u2 = _to_uniform(tl.where(lane < 2, w1, w3))
+    theta = 6.283185307179586 * u2
+    radius = tl.sqrt(-2.0 * tl.log(u1))
+    return radius * tl.where((lane & 1) == 1, tl.sin(theta), tl.cos(theta))
 
 
 @triton.jit
@@ -22,7 +65,7 @@ def _draw_kernel(offsets_ptr, out_ptr, n, seed, NORMAL: tl.constexpr, BLOCK: tl.
     index = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)  # n can pass 2^31
     mask = index < n
     offsets = tl.load(offsets_ptr + index, mask=mask, other=0)
-    value = tl.randn(seed, offsets) if NORMAL else tl.rand(seed, offsets)
+    value = normal(seed, offsets) if NORMAL else uniform(seed, offsets)
     tl.store(out_ptr + index, value, mask=mask)
 
 

@@ -1,5 +1,5 @@
 """Triton kernels of the VAE reparameterization: a program handles BLOCK_R rows, walking the
-latent dimension in BLOCK_D chunks; eps comes from tl.randn(seed, element offset), the same
+latent dimension in BLOCK_D chunks; eps comes from philox.normal(seed, element offset), the same
 Philox stream as the C++ kernels and the reference, and is redrawn in backward. Row indices are
 int64 (rows x d can pass 2^31). Drawing the noise under CUDA-graph capture is refused."""
 
@@ -11,9 +11,10 @@ import triton.language as tl
 from torch.library import triton_op
 
 from fastgen.ops._registry import Capabilities
+from fastgen.ops.triton import philox
 from fastgen.ops.triton._launch import AotCases, Launch, meta, refuse_graph_capture
 
-# Half precision is loaded in its dtype and computed in float32; no float64 (tl.randn draws float32).
+# Half precision is loaded in its dtype and computed in float32; no float64 (Philox normals are float32).
 CAPABILITIES = Capabilities(
     devices=("cuda",),
     compute={torch.float16: torch.float32, torch.bfloat16: torch.float32, torch.float32: torch.float32},
@@ -24,7 +25,7 @@ CAPABILITIES = Capabilities(
 def _noise(eps_ptr, seed, offsets, mask, HAS_EPS: tl.constexpr):
     if HAS_EPS:
         return tl.load(eps_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
-    return tl.randn(seed, offsets)
+    return philox.normal(seed, offsets)
 
 
 @triton.jit
