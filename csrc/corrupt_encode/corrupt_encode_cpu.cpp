@@ -46,10 +46,14 @@ inline void encode_row_impl(const acc_t* pre, const scalar_t* bias, int64_t n, s
   for (int64_t k = 0; k < n; ++k) h[k] = static_cast<scalar_t>(encode(pre[k], static_cast<acc_t>(bias[k])));
 }
 
-// x~ = keep ? x : 0 and keep itself, for n elements with their uniforms.
+// x~ = keep ? x : 0 and, unless kept is null, keep itself, for n elements with their uniforms.
 template <typename scalar_t, typename acc_t>
 inline void mask_block_impl(const scalar_t* x, const float* uniforms, float corruption, int64_t n, acc_t* x_tilde,
                             uint8_t* kept) {
+  if (kept == nullptr) {  // forward, and a backward without grad_x: only the GEMMs read the mask
+    for (int64_t j = 0; j < n; ++j) x_tilde[j] = keep(uniforms[j], corruption) ? static_cast<acc_t>(x[j]) : acc_t(0);
+    return;
+  }
   for (int64_t j = 0; j < n; ++j) {
     const bool k = keep(uniforms[j], corruption);
     x_tilde[j] = k ? static_cast<acc_t>(x[j]) : acc_t(0);
@@ -106,8 +110,8 @@ void masked_gradient(const acc_t* g, const uint8_t* kept, int64_t n, scalar_t* g
   else masked_gradient_impl(g, kept, n, grad_x);
 }
 
-// The rows [r0, r0 + rows) of x~ into tile and their mask into keep_tile, in parallel over rows,
-// each row's uniforms drawn a Philox block at a time.
+// The rows [r0, r0 + rows) of x~ into tile and (unless keep_tile is null) their mask into
+// keep_tile, in parallel over rows, each row's uniforms drawn a Philox block at a time.
 template <typename scalar_t, typename acc_t>
 void mask_rows(const scalar_t* x, int64_t n_visible, int64_t r0, int64_t rows, uint64_t seed, float corruption,
                acc_t* tile, uint8_t* keep_tile) {
@@ -119,7 +123,8 @@ void mask_rows(const scalar_t* x, int64_t n_visible, int64_t r0, int64_t rows, u
         const int64_t count = std::min(kPhiloxBlock, n_visible - j0);
         philox_uniform_block(seed, static_cast<uint64_t>(r * n_visible + j0), count, uniforms);
         const int64_t at = i * n_visible + j0;
-        mask_block(x + r * n_visible + j0, uniforms, corruption, count, tile + at, keep_tile + at);
+        mask_block(x + r * n_visible + j0, uniforms, corruption, count, tile + at,
+                   keep_tile != nullptr ? keep_tile + at : nullptr);
       }
     }
   });
@@ -141,13 +146,11 @@ at::Tensor forward_cpu(const at::Tensor& x, const at::Tensor& weight, const at::
     using acc_t = acc_type<scalar_t>;
     constexpr bool in_place = std::is_same_v<scalar_t, acc_t>;  // the GEMM writes h directly
     const at::Tensor x_tile = at::empty({chunk, n_visible}, w.options());
-    const at::Tensor keep_tile = at::empty({chunk, n_visible}, x.options().dtype(at::kByte));
     const at::Tensor pre_tile = in_place ? at::Tensor() : at::empty({chunk, n_hidden}, w.options());
     const scalar_t* b_p = bias.data_ptr<scalar_t>();
     for (int64_t r0 = 0; r0 < n; r0 += chunk) {
       const int64_t rows = std::min(chunk, n - r0);
-      mask_rows(x.data_ptr<scalar_t>(), n_visible, r0, rows, key, c, x_tile.data_ptr<acc_t>(),
-                keep_tile.data_ptr<uint8_t>());
+      mask_rows(x.data_ptr<scalar_t>(), n_visible, r0, rows, key, c, x_tile.data_ptr<acc_t>(), nullptr);
       at::Tensor pre = in_place ? h.narrow(0, r0, rows) : rows_of(pre_tile, rows);
       at::mm_out(pre, rows_of(x_tile, rows), w);
       const acc_t* pre_p = pre.data_ptr<acc_t>();
@@ -178,14 +181,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(const at::Tensor& gr
     using acc_t = acc_type<scalar_t>;
     constexpr bool in_place = std::is_same_v<scalar_t, acc_t>;  // the GEMM writes grad_x directly
     const at::Tensor x_tile = at::empty({chunk, n_visible}, acc_options);
-    const at::Tensor keep_tile = at::empty({chunk, n_visible}, x.options().dtype(at::kByte));
+    // The mask itself is read only by grad_x's epilogue.
+    const at::Tensor keep_tile =
+        grad_x_needed ? at::empty({chunk, n_visible}, x.options().dtype(at::kByte)) : at::Tensor();
     const at::Tensor dpre_tile = at::empty({chunk, n_hidden}, acc_options);
     const bool gx_in_place = in_place || !grad_x_needed;  // no tile when grad_x is written directly or skipped
     const at::Tensor gx_tile = gx_in_place ? at::Tensor() : at::empty({chunk, n_visible}, acc_options);
     const scalar_t* gh_p = grad_h.data_ptr<scalar_t>();
     const scalar_t* h_p = h.data_ptr<scalar_t>();
     acc_t* dpre_p = dpre_tile.data_ptr<acc_t>();
-    const uint8_t* keep_p = keep_tile.data_ptr<uint8_t>();
+    uint8_t* keep_p = grad_x_needed ? keep_tile.data_ptr<uint8_t>() : nullptr;
 
     for (int64_t r0 = 0; r0 < n; r0 += chunk) {
       const int64_t rows = std::min(chunk, n - r0);
@@ -194,8 +199,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(const at::Tensor& gr
         const int64_t base = r0 * n_hidden;
         pre_gradient_rows(gh_p + base + begin, h_p + base + begin, end - begin, dpre_p + begin);
       });
-      mask_rows(x.data_ptr<scalar_t>(), n_visible, r0, rows, key, c, x_tile.data_ptr<acc_t>(),
-                keep_tile.data_ptr<uint8_t>());
+      mask_rows(x.data_ptr<scalar_t>(), n_visible, r0, rows, key, c, x_tile.data_ptr<acc_t>(), keep_p);
       const at::Tensor dpre = rows_of(dpre_tile, rows);
 
       const at::Tensor x_tilde_t = rows_of(x_tile, rows).t();
