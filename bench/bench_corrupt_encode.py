@@ -53,11 +53,9 @@ def _providers():
 PROVIDERS = _providers()
 
 
-@pytest.mark.parametrize("x_role", ["x-grad", "x-data"])
-@pytest.mark.parametrize("shape", list(SHAPES))
-@pytest.mark.parametrize("provider", list(PROVIDERS))
-def test_forward_backward(run_pedantic, shape, provider, x_role):
-    """x-grad: x requires grad (the op contract's case); x-data: x is data, as a DAE's input is, and
+def make_step(provider: str, shape: str, x_role: str):
+    """One forward+backward of ``provider`` at ``shape``, on inputs of its own; x_role "x-grad":
+    x requires grad (the op contract's case), "x-data": x is data, as a DAE's input is, and
     neither side computes grad_x."""
     n, n_visible, n_hidden = SHAPES[shape]
     gen = torch.Generator().manual_seed(0)
@@ -71,6 +69,15 @@ def test_forward_backward(run_pedantic, shape, provider, x_role):
         fn(x, weight, bias).backward(grad_h)
         x.grad = weight.grad = bias.grad = None
 
+    return step
+
+
+@pytest.mark.parametrize("x_role", ["x-grad", "x-data"])
+@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("provider", list(PROVIDERS))
+def test_forward_backward(run_pedantic, shape, provider, x_role):
+    n = SHAPES[shape][0]
+    step = make_step(provider, shape, x_role)
     # GEMM-bound steps of 5-30 ms whose eager baseline varies by 10-30 % from round to round
     # (MKL's threads and the allocator): 40 rounds, so that the medians hold still between runs.
     rounds = 3 if provider == "reference-eager" and n > 256 else 10 if provider == "reference-eager" else 40

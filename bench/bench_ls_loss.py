@@ -39,9 +39,8 @@ def _providers():
 PROVIDERS = _providers()
 
 
-@pytest.mark.parametrize("size", list(SIZES))
-@pytest.mark.parametrize("provider", list(PROVIDERS))
-def test_discriminator_and_generator_losses(run_pedantic, size, provider):
+def make_step(provider: str, size: str):
+    """One D and one G loss, forward+backward, of ``provider`` over ``size`` scores each."""
     n = SIZES[size]
     gen = torch.Generator().manual_seed(0)
     d_real = torch.randn(n, 1, generator=gen).to(device()).requires_grad_()
@@ -52,6 +51,15 @@ def test_discriminator_and_generator_losses(run_pedantic, size, provider):
         loss_d(d_real, d_fake).backward()
         loss_g(d_fake).backward()
         d_real.grad = d_fake.grad = None
+
+    return step
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("provider", list(PROVIDERS))
+def test_discriminator_and_generator_losses(run_pedantic, size, provider):
+    n = SIZES[size]
+    step = make_step(provider, size)
 
     # Sub-millisecond steps: rounds of 20 steps, many rounds, so that neither the timer's jitter nor
     # one scheduler hiccup decides the median.

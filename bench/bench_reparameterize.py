@@ -48,9 +48,8 @@ def _providers():
 PROVIDERS = _providers()
 
 
-@pytest.mark.parametrize("shape", list(SHAPES))
-@pytest.mark.parametrize("provider", list(PROVIDERS))
-def test_forward_backward(run_pedantic, shape, provider):
+def make_step(provider: str, shape: str):
+    """One forward+backward of ``provider`` at ``shape``, on inputs of its own."""
     rows, d = SHAPES[shape]
     gen = torch.Generator().manual_seed(0)
     mu = torch.randn(rows, d, generator=gen).to(device()).requires_grad_()
@@ -62,6 +61,14 @@ def test_forward_backward(run_pedantic, shape, provider):
         (z.sum() + kl.sum()).backward()
         mu.grad = logvar.grad = None
 
+    return step
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("provider", list(PROVIDERS))
+def test_forward_backward(run_pedantic, shape, provider):
+    rows, d = SHAPES[shape]
+    step = make_step(provider, shape)
     # Sub-millisecond steps (128 x 32): rounds of 20 steps, many rounds, so that neither the timer's
     # jitter nor one scheduler hiccup decides the median.
     large = rows * d > 10**6

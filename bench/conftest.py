@@ -93,6 +93,15 @@ def pytest_report_header(config):
     )
 
 
+def pytest_terminal_summary(terminalreporter):
+    from bench.interleave import SUMMARY, format_summary
+
+    if SUMMARY:
+        terminalreporter.write_sep("-", f"side by side on {device_name()}")
+        for line in format_summary(SUMMARY):
+            terminalreporter.write_line(line)
+
+
 def compiled_backends() -> list[str]:
     """The compiled implementations that run on this benchmark device (cpp on CPU; cuda, triton on GPU)."""
     import fastgen
