@@ -101,10 +101,11 @@ phase info 30 1 bash -c 'installed_fastgen info'
 phase selftest 120 1 bash -c 'installed_fastgen selftest'
 phase cuda-tests 90 1 "$PYTHON" -m pytest -q -m cuda tests/
 phase op-tests 180 1 "$PYTHON" -m pytest -q tests/ops -k "cuda or triton"
-# Every row of the op benchmarks runs on the GPU: eager and compiled references, cuda, triton.
-phase bench 150 1 \
+# Every row of the op benchmarks runs on the GPU: eager and compiled references, cuda, triton;
+# then the item-5 comparisons timed interleaved (bench_side_by_side.py: its table ends the log).
+phase bench 200 1 \
     "$PYTHON" -m pytest -q bench/bench_reparameterize.py bench/bench_corrupt_encode.py bench/bench_ls_loss.py \
-    --benchmark-only --benchmark-json "$OUT/bench.json"
+    bench/bench_side_by_side.py --benchmark-only --benchmark-json "$OUT/bench.json"
 # Where the step time goes: host µs per dispatch layer, and kernel time vs latency per provider.
 phase profile 120 1 bash -c '"$PYTHON" -m bench.profile_dispatch && "$PYTHON" -m bench.profile_steps'
 # Last: it needs no GPU (CI runs it too), but on the GPU machine it checks the installed triton.
