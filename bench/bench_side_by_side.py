@@ -39,33 +39,16 @@ _PLAIN_AND_COMPILED = {"eager(torch-rng)": 1.0, "compile(torch-rng)": 1.0}
 COMPARISONS = [
     Comparison("reparameterize 4096x1024", _steps(bench_reparameterize, "4096x1024"), _PLAIN_AND_COMPILED, 15, 1),
     Comparison("reparameterize 128x32", _steps(bench_reparameterize, "vae-128x32"), _PLAIN_AND_COMPILED, 40, 20),
-    Comparison(
-        "corrupt_encode 256x784->1024",
-        _steps(bench_corrupt_encode, "256x784->1024", "x-grad"),
-        {"eager(torch-rng)": 1.0},
-        60,
-        1,
-    ),
-    Comparison(
-        "corrupt_encode 256x784->1024, x data",
-        _steps(bench_corrupt_encode, "256x784->1024", "x-data"),
-        {"eager(torch-rng)": 1.0},
-        60,
-        1,
-    ),
-    Comparison(
-        "corrupt_encode 1024x784->1024",
-        _steps(bench_corrupt_encode, "1024x784->1024", "x-grad"),
-        {"eager(torch-rng)": 1.0},
-        30,
-        1,
-    ),
-    Comparison(
-        "corrupt_encode 1024x784->1024, x data",
-        _steps(bench_corrupt_encode, "1024x784->1024", "x-data"),
-        {"eager(torch-rng)": 1.0},
-        30,
-        1,
+    *(
+        Comparison(
+            f"corrupt_encode {shape}" + (", x data" if x_role == "x-data" else ""),
+            _steps(bench_corrupt_encode, shape, x_role),
+            {"eager(torch-rng)": 1.0},
+            rounds,
+            1,
+        )
+        for shape, rounds in (("256x784->1024", 60), ("1024x784->1024", 30))
+        for x_role in ("x-grad", "x-data")
     ),
     Comparison("ls_loss D+G 2^20 scores", _steps(bench_ls_loss, "1048576"), {"reference-compile": 1.0}, 40, 1),
     Comparison("ls_loss D+G 64 scores", _steps(bench_ls_loss, "64"), {"reference-eager": 1.0}, 40, 20),
