@@ -12,6 +12,7 @@ With --benchmark-disable (the CI smoke) every step runs once, untimed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -24,7 +25,7 @@ from bench.interleave import SUMMARY, Row, interleaved_medians
 @dataclass(frozen=True)
 class Comparison:
     label: str
-    make_step: object  # (provider) -> step
+    make_step: Callable[[str], Callable[[], None]]  # provider -> one forward+backward step
     bars: dict  # baseline provider -> minimum speed-up of the fused op
     rounds: int
     iterations: int  # steps per round: 20 for sub-millisecond steps, so that timer jitter averages out

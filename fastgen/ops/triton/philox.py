@@ -20,43 +20,34 @@ from fastgen.ops.triton._launch import AotCases, Launch, meta
 CAPABILITIES = Capabilities(devices=("cuda",), compute={torch.int64: torch.float32})
 
 _BLOCK = 1024
-_UNIFORM_SCALE = tl.constexpr(4.6566127342e-10)  # tl.rand's: the largest int32 maps just below 1
 
 
 @triton.jit
-def _words(seed, offsets):
-    """The four words of the Philox call on each element's counter, and its word index (0-3)."""
+def _counter_uniforms(seed, offsets):
+    """The four uniforms of the Philox call on each element's counter (Triton's own tl.rand4x),
+    and the element's word index (0-3)."""
     offsets = offsets.to(tl.int64)
     counters = (offsets >> 2) & 0x3FFFFFFFFFFFFFFF  # a logical shift of the uint64 offset
-    w0, w1, w2, w3 = tl.randint4x(seed, counters)
-    return w0, w1, w2, w3, offsets & 3
-
-
-@triton.jit
-def _to_uniform(word):
-    """tl.rand's int32 -> [0, 1) map."""
-    signed = word.to(tl.int32, bitcast=True)
-    signed = tl.where(signed < 0, ~signed, signed)
-    return signed.to(tl.float32) * _UNIFORM_SCALE
+    u0, u1, u2, u3 = tl.rand4x(seed, counters)
+    return u0, u1, u2, u3, offsets & 3
 
 
 @triton.jit
 def uniform(seed, offsets):
     """U[0, 1) float32: element o is tl.rand4x(seed, o >> 2)[o & 3]."""
-    w0, w1, w2, w3, lane = _words(seed, offsets)
-    word = tl.where(lane < 2, tl.where(lane == 0, w0, w1), tl.where(lane == 2, w2, w3))
-    return _to_uniform(word)
+    u0, u1, u2, u3, lane = _counter_uniforms(seed, offsets)
+    return tl.where(lane < 2, tl.where(lane == 0, u0, u1), tl.where(lane == 2, u2, u3))
 
 
 @triton.jit
 def normal(seed, offsets):
     """N(0, 1) float32: element o is tl.randn4x(seed, o >> 2)[o & 3] (Box-Muller on the word pair
     (0, 1) or (2, 3); cosine for even o, sine for odd o)."""
-    w0, w1, w2, w3, lane = _words(seed, offsets)
-    u1 = tl.maximum(_to_uniform(tl.where(lane < 2, w0, w2)), 1.0e-7)
-    u2 = _to_uniform(tl.where(lane < 2, w1, w3))
-    theta = 6.283185307179586 * u2
-    radius = tl.sqrt(-2.0 * tl.log(u1))
+    u0, u1, u2, u3, lane = _counter_uniforms(seed, offsets)
+    first = tl.maximum(tl.where(lane < 2, u0, u2), 1.0e-7)
+    second = tl.where(lane < 2, u1, u3)
+    theta = 6.283185307179586 * second
+    radius = tl.sqrt(-2.0 * tl.log(first))
     return radius * tl.where((lane & 1) == 1, tl.sin(theta), tl.cos(theta))
 
 
