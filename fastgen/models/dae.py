@@ -22,11 +22,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from fastgen import ops
+from fastgen.models.layers import adam
 
 __all__ = ["CORRUPTIONS", "DenoisingAutoencoder"]
 
 CORRUPTIONS = ("masking", "gaussian", "salt_and_pepper")
-OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
+OPTIMIZERS = {"sgd": lambda params, lr: torch.optim.SGD(params, lr=lr), "adam": adam}
 
 
 class DenoisingAutoencoder(nn.Module):
@@ -38,7 +39,8 @@ class DenoisingAutoencoder(nn.Module):
         noise: one of ``CORRUPTIONS``.
         lr: learning rate (0.1 with plain SGD, as in the deep learning tutorials' dA).
         optimizer: ``"sgd"`` (plain SGD, the paper's algorithm) or ``"adam"``.
-        backend: fastgen backend of ``corrupt_encode`` (None: auto; "torch": the reference).
+
+    ``corrupt_encode`` runs on the backend ``fastgen.backend`` selects.
 
     Weights start uniform in ±4·sqrt(6 / (n_visible + n_hidden)) (Glorot & Bengio 2010, ×4 for
     sigmoid units), biases at zero.
@@ -53,7 +55,6 @@ class DenoisingAutoencoder(nn.Module):
         noise: str = "masking",
         lr: float = 0.1,
         optimizer: str = "sgd",
-        backend: str | None = None,
     ):
         super().__init__()
         if noise not in CORRUPTIONS:
@@ -69,7 +70,6 @@ class DenoisingAutoencoder(nn.Module):
         self.n_visible, self.n_hidden = n_visible, n_hidden
         self.corruption, self.noise = float(corruption), noise
         self.lr, self.optimizer = lr, optimizer
-        self.backend = backend
 
     def corrupt(self, x: torch.Tensor) -> torch.Tensor:
         """x̃ for the Gaussian and salt-and-pepper noises (masking happens inside ``encode``)."""
@@ -85,7 +85,7 @@ class DenoisingAutoencoder(nn.Module):
             x_tilde, corruption = x, self.corruption
         else:
             x_tilde, corruption = self.corrupt(x), 0.0
-        return ops.corrupt_encode(x_tilde, self.weight, self.hidden_bias, corruption=corruption, backend=self.backend)
+        return ops.corrupt_encode(x_tilde, self.weight, self.hidden_bias, corruption=corruption)
 
     def decode_logits(self, h: torch.Tensor) -> torch.Tensor:
         """The logits h Wᵀ + b′ of x̂, ``[N, n_visible]``."""
@@ -108,15 +108,18 @@ class DenoisingAutoencoder(nn.Module):
         return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / target.shape[0]
 
     def make_optimizers(self, lr: float | None = None) -> dict[str, torch.optim.Optimizer]:
-        return {"autoencoder": OPTIMIZERS[self.optimizer](self.parameters(), lr=self.lr if lr is None else lr)}
+        return {"autoencoder": OPTIMIZERS[self.optimizer](self.parameters(), self.lr if lr is None else lr)}
 
-    def training_step(self, batch: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, float]:
+    def training_step(
+        self, batch: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]
+    ) -> dict[str, torch.Tensor]:
+        """One optimizer step on the denoising cross-entropy; the loss comes back detached, on the batch's device."""
         optimizer = optimizers["autoencoder"]
         optimizer.zero_grad(set_to_none=True)
         loss = self.loss(batch)
         loss.backward()
         optimizer.step()
-        return {"loss": loss.item()}
+        return {"loss": loss.detach()}
 
     @torch.no_grad()
     def denoise(self, x: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,10 @@ lr 2e-4 and β₁ = 0.5. The loss is the GAN's BCE with the non-saturating gener
 Sizes 32 and 64 start G from a 4×4 map (as the paper's 64×64 LSUN net does) and double it with
 4×4 stride-2 transposed convolutions; size 28 (MNIST) starts from 7×7. Channel counts halve at
 each doubling from ``width · 2^(k-1)``, k being the number of doublings; D mirrors G.
+
+Both networks train channels_last, and G's first and D's last layer (a 1 × 1 ↔ base × base
+projection) run as one GEMM each (``fastgen.models.layers``): the same functions and parameters as
+the paper's layers, several times faster on a CPU.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import torch
 from torch import nn
 
 from fastgen.models.gan import Adversarial, bce_discriminator_loss, bce_generator_loss
+from fastgen.models.layers import IMAGE_MEMORY_FORMAT, ConvToVector, VectorToMap
 
 __all__ = ["DCGAN", "DCGANDiscriminator", "DCGANGenerator", "dcgan_init"]
 
@@ -54,13 +59,14 @@ class DCGANGenerator(nn.Module):
         super().__init__()
         base, doublings = _plan(image_size)
         ch = width * 2 ** (doublings - 1)
-        layers = [nn.ConvTranspose2d(latent_dim, ch, base, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
+        layers = [VectorToMap(latent_dim, ch, base, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
         for _ in range(doublings - 1):
             layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
             ch //= 2
         layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
+        self.to(memory_format=IMAGE_MEMORY_FORMAT)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z.view(z.shape[0], -1, 1, 1))
@@ -77,12 +83,13 @@ class DCGANDiscriminator(nn.Module):
         for _ in range(doublings - 1):
             layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, True)]
             ch *= 2
-        layers.append(nn.Conv2d(ch, 1, base, 1, 0))
+        layers.append(ConvToVector(ch, 1, base))
         self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
+        self.to(memory_format=IMAGE_MEMORY_FORMAT)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).view(-1)
+        return self.net(x.contiguous(memory_format=IMAGE_MEMORY_FORMAT)).view(-1)
 
 
 class DCGAN(Adversarial):
@@ -94,7 +101,6 @@ class DCGAN(Adversarial):
         width: channels of D's first layer and G's last hidden layer (64 in the paper; smaller
             widths train faster on a CPU).
         lr, betas: Adam's settings, the paper's (2e-4, (0.5, 0.999)) by default.
-        backend: accepted for a uniform model interface; the BCE losses use no fastgen op.
     """
 
     def __init__(
@@ -106,11 +112,10 @@ class DCGAN(Adversarial):
         *,
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
-        backend: str | None = None,
     ):
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels!r}")
-        super().__init__((channels, image_size, image_size), latent_dim, lr, betas, backend)
+        super().__init__((channels, image_size, image_size), latent_dim, lr, betas)
         self.generator = DCGANGenerator(latent_dim, channels, image_size, width)
         self.discriminator = DCGANDiscriminator(channels, image_size, width)
 

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fastgen.models.layers import adam, frozen
+
 __all__ = ["GAN", "Adversarial", "MLPDiscriminator", "MLPGenerator", "bce_discriminator_loss", "bce_generator_loss"]
 
 
@@ -84,13 +86,12 @@ class Adversarial(nn.Module):
     generator: nn.Module
     discriminator: nn.Module
 
-    def __init__(self, data_shape, latent_dim: int, lr: float, betas: tuple[float, float], backend: str | None):
+    def __init__(self, data_shape, latent_dim: int, lr: float, betas: tuple[float, float]):
         super().__init__()
         self.data_shape = tuple(data_shape)
         self.latent_dim = latent_dim
         self.lr = lr
         self.betas = betas
-        self.backend = backend
         self.images = is_image_shape(self.data_shape)
 
     def discriminator_loss(self, scores_real: torch.Tensor, scores_fake: torch.Tensor) -> torch.Tensor:
@@ -102,8 +103,8 @@ class Adversarial(nn.Module):
     def make_optimizers(self, lr: float | None = None) -> dict[str, torch.optim.Optimizer]:
         lr = self.lr if lr is None else lr
         return {
-            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=self.betas),
-            "generator": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=self.betas),
+            "discriminator": adam(self.discriminator.parameters(), lr, self.betas),
+            "generator": adam(self.generator.parameters(), lr, self.betas),
         }
 
     def to_model_space(self, x: torch.Tensor) -> torch.Tensor:
@@ -116,22 +117,32 @@ class Adversarial(nn.Module):
         device = device if device is not None else next(self.parameters()).device
         return torch.randn(n, self.latent_dim, device=device)
 
-    def training_step(self, batch: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, float]:
-        """One D update then one G update on ``batch`` ``[N, *data_shape]`` (data space)."""
+    def training_step(
+        self, batch: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]
+    ) -> dict[str, torch.Tensor]:
+        """One D update then one G update on ``batch`` ``[N, *data_shape]`` (data space).
+
+        Returns the two losses as detached 0-d tensors on the batch's device: reading them
+        (``float(loss)``) waits for the step to finish, so the caller does it when it logs.
+        During the G update D is frozen (``layers.frozen``): its backward computes the gradient
+        of G's samples only, not D's weight gradients, which the next D update would discard.
+        """
         real = self.to_model_space(batch)
         z = self.noise(real.shape[0], real.device)
         fake = self.generator(z)
 
         optimizers["discriminator"].zero_grad(set_to_none=True)
-        loss_d = self.discriminator_loss(self.discriminator(real), self.discriminator(fake.detach()))
+        # scores in float32 (a no-op unless the step runs under bfloat16 autocast): losses are reductions
+        loss_d = self.discriminator_loss(self.discriminator(real).float(), self.discriminator(fake.detach()).float())
         loss_d.backward()
         optimizers["discriminator"].step()
 
         optimizers["generator"].zero_grad(set_to_none=True)
-        loss_g = self.generator_loss(self.discriminator(fake))
+        with frozen(self.discriminator) as discriminator:
+            loss_g = self.generator_loss(discriminator(fake).float())
         loss_g.backward()
         optimizers["generator"].step()
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
 
     @torch.no_grad()
     def sample(self, n: int, z: torch.Tensor | None = None) -> torch.Tensor:
@@ -154,7 +165,6 @@ class GAN(Adversarial):
         hidden, layers: width and number of hidden layers of both MLPs (G: ReLU, D: LeakyReLU(0.2)).
         saturating: train G on the minimax loss E log(1 - D(G(z))) instead of -E log D(G(z)).
         lr, betas: Adam's settings for both networks.
-        backend: accepted for a uniform model interface; the BCE losses use no fastgen op.
 
     Losses (module docstring): L_D = E softplus(-l(x)) + E softplus(l(G(z))), L_G as chosen.
     """
@@ -169,9 +179,8 @@ class GAN(Adversarial):
         saturating: bool = False,
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
-        backend: str | None = None,
     ):
-        super().__init__(data_shape, latent_dim, lr, betas, backend)
+        super().__init__(data_shape, latent_dim, lr, betas)
         self.saturating = saturating
         self.generator = MLPGenerator(latent_dim, self.data_shape, hidden, layers)
         self.discriminator = MLPDiscriminator(self.data_shape, hidden, layers)

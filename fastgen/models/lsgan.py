@@ -32,7 +32,8 @@ class LSGAN(Adversarial):
         labels: a preset name (``"pearson"``, ``"binary"``) or explicit ``(a, b, c)``.
         arch: ``"mlp"`` (hidden, layers as in ``GAN``) or ``"dcgan"`` (width as in ``DCGAN``).
         lr, betas: Adam's settings (the paper uses 2e-4 and β₁ = 0.5).
-        backend: the fastgen backend of the LS losses (None: auto; "torch": the reference).
+
+    The LS losses run fastgen's fused ops, on the backend ``fastgen.backend`` selects.
     """
 
     def __init__(
@@ -47,9 +48,8 @@ class LSGAN(Adversarial):
         width: int = 64,
         lr: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
-        backend: str | None = None,
     ):
-        super().__init__(data_shape, latent_dim, lr, betas, backend)
+        super().__init__(data_shape, latent_dim, lr, betas)
         if isinstance(labels, str):
             if labels not in LABEL_PRESETS:
                 raise ValueError(f"labels must be one of {sorted(LABEL_PRESETS)} or (a, b, c), got {labels!r}")
@@ -71,7 +71,7 @@ class LSGAN(Adversarial):
         self.arch = arch
 
     def discriminator_loss(self, scores_real, scores_fake):
-        return ops.ls_discriminator_loss(scores_real, scores_fake, self.a, self.b, backend=self.backend)
+        return ops.ls_discriminator_loss(scores_real, scores_fake, self.a, self.b)
 
     def generator_loss(self, scores_fake):
-        return ops.ls_generator_loss(scores_fake, self.c, backend=self.backend)
+        return ops.ls_generator_loss(scores_fake, self.c)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fastgen import ops
+from fastgen.models.layers import adam
 
 __all__ = ["VAE"]
 
@@ -69,7 +70,8 @@ class VAE(nn.Module):
         arch: ``"mlp"`` (one ReLU hidden layer each way) or ``"conv"``.
         likelihood: ``"bernoulli"`` or ``"gaussian"`` (learned scale).
         lr: Adam's learning rate.
-        backend: fastgen backend of ``reparameterize`` (None: auto; "torch": the reference).
+
+    ``reparameterize`` runs on the backend ``fastgen.backend`` selects.
     """
 
     def __init__(
@@ -81,7 +83,6 @@ class VAE(nn.Module):
         arch: str = "mlp",
         likelihood: str = "bernoulli",
         lr: float = 1e-3,
-        backend: str | None = None,
     ):
         super().__init__()
         if arch not in ARCHITECTURES:
@@ -90,7 +91,7 @@ class VAE(nn.Module):
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
         self.data_shape = tuple(data_shape)
         self.latent_dim, self.arch, self.likelihood = latent_dim, arch, likelihood
-        self.lr, self.backend = lr, backend
+        self.lr = lr
         build = _mlp_nets if arch == "mlp" else _conv_nets
         self.encoder, self.decoder = build(self.data_shape, latent_dim, hidden)
         self.log_scale = nn.Parameter(torch.zeros(())) if likelihood == "gaussian" else None
@@ -110,7 +111,7 @@ class VAE(nn.Module):
     def elbo(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Per-sample ``elbo``, ``log_likelihood`` and ``kl`` (each ``[N]``) of x ``[N, *data_shape]``."""
         mu, logvar = self.encode(x)
-        z, kl = ops.reparameterize(mu, logvar, eps=eps, backend=self.backend)
+        z, kl = ops.reparameterize(mu, logvar, eps=eps)
         log_likelihood = self.log_likelihood(x, self.decoder(z))
         return {"elbo": log_likelihood - kl, "log_likelihood": log_likelihood, "kl": kl}
 
@@ -119,15 +120,18 @@ class VAE(nn.Module):
         return -self.elbo(x, eps)["elbo"].mean()
 
     def make_optimizers(self, lr: float | None = None) -> dict[str, torch.optim.Optimizer]:
-        return {"vae": torch.optim.Adam(self.parameters(), lr=self.lr if lr is None else lr)}
+        return {"vae": adam(self.parameters(), self.lr if lr is None else lr)}
 
-    def training_step(self, batch: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, float]:
+    def training_step(
+        self, batch: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]
+    ) -> dict[str, torch.Tensor]:
+        """One Adam step on -mean ELBO; the loss comes back detached, on the batch's device."""
         optimizer = optimizers["vae"]
         optimizer.zero_grad(set_to_none=True)
         loss = self.loss(batch)
         loss.backward()
         optimizer.step()
-        return {"loss": loss.item()}
+        return {"loss": loss.detach()}
 
     def mean_image(self, output: torch.Tensor) -> torch.Tensor:
         """E[x | z] from the decoder output, in [0, 1]."""

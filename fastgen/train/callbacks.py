@@ -19,8 +19,6 @@ from fastgen.train.trainer import Callback, Trainer
 
 __all__ = ["LossCurves", "Metrics", "ProgressBar", "SampleGrid", "default_callbacks", "write_png"]
 
-SMOOTHING = 0.9  # exponential moving average of the losses shown in the progress bar
-
 
 def write_png(path: Path, figure_or_grid, image_format: str = "png") -> None:
     """Write a matplotlib figure, or a ``[N, C, H, W]`` image batch as a grid, to ``path`` atomically
@@ -37,24 +35,23 @@ def write_png(path: Path, figure_or_grid, image_format: str = "png") -> None:
 
 
 class ProgressBar(Callback):
-    """tqdm bar over the steps with smoothed running losses."""
+    """tqdm bar over the steps, showing the losses of the last log record (means over the log
+    interval: the trainer reads losses only when it logs, so the bar never waits for a step)."""
 
     def __init__(self, description: str = "train"):
         self.description = description
-        self.running: dict[str, float] = {}
+        self.shown: dict[str, float] = {}
 
     def on_start(self, trainer: Trainer) -> None:
         from tqdm.auto import tqdm
 
         self.bar = tqdm(total=trainer.steps, initial=trainer.step, desc=self.description, dynamic_ncols=True)
 
-    def on_step(self, trainer: Trainer, losses: dict[str, float]) -> None:
-        for name, value in losses.items():
-            previous = self.running.get(name, value)
-            self.running[name] = SMOOTHING * previous + (1 - SMOOTHING) * value
+    def on_step(self, trainer: Trainer, losses) -> None:
         self.bar.update(1)
-        if trainer.step % 10 == 0 or trainer.step == trainer.steps:
-            self.bar.set_postfix({name: f"{value:.4g}" for name, value in self.running.items()}, refresh=False)
+        if trainer.last_train_record is not self.shown:
+            self.shown = trainer.last_train_record
+            self.bar.set_postfix({name: f"{value:.4g}" for name, value in self.shown.items()}, refresh=False)
 
     def on_end(self, trainer: Trainer) -> None:
         self.bar.close()

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -41,10 +42,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from fastgen._files import remove_stale_temporaries
 from fastgen.data.sampling import ShardedSampler, StepBatchSampler, shuffled_indices
-from fastgen.train import distributed
+from fastgen.train import distributed, graphs
 from fastgen.train.checkpoint import RunCheckpoints, atomic_write, write_json
 from fastgen.train.distributed import barrier
 from fastgen.train.signals import Interrupted, ignore_stop_signals, stop_requested
+from fastgen.train.step import EagerSteps, step_function
 
 __all__ = ["CHECKPOINT_NAME", "CONFIG_NAME", "LOG_NAME", "Callback", "Trainer", "rank_seed", "shuffled_indices"]
 
@@ -107,6 +109,11 @@ class Trainer:
             (items per epoch); default a ``ShardedSampler``: every item, or this rank's shard.
         workers: ``DataLoader`` worker processes reading a ``Dataset`` (0: in this process).
         sync_bn: under torch.distributed, BatchNorm over all ranks' batches (CUDA only).
+        precision, compile, cuda_graphs: how the step runs (``fastgen.train.step``): float32 or
+            bfloat16 autocast; the networks compiled or not; on a GPU, the whole step captured as
+            one CUDA graph after a few eager steps and replayed (the default), a step that cannot
+            be captured (under torch.distributed, or a capture that fails) running eagerly, with
+            one ``EagerSteps`` warning.
     """
 
     def __init__(
@@ -128,6 +135,9 @@ class Trainer:
         sampler: Callable[[int], torch.Tensor] | None = None,
         workers: int = 0,
         sync_bn: bool = False,
+        precision: str = "float32",
+        compile: bool = False,
+        cuda_graphs: bool = True,
     ):
         for name, value in (("steps", steps), ("batch_size", batch_size), ("log_every", log_every)):
             if not isinstance(value, int) or value < 1:
@@ -167,11 +177,19 @@ class Trainer:
         if self.world_size > 1:
             self.replicas = distributed.ReplicatedNetworks(self.model, self.device, sync_bn=sync_bn)
         self.optimizers = model.make_optimizers(lr)
+        capture = cuda_graphs and graphs.capture_refusal(self.device, self.world_size) is None
+        self.step_function = step_function(
+            self.model, self.optimizers, precision=precision, compile=compile, cuda_graphs=capture
+        )
+        if cuda_graphs and self.device.type == "cuda" and self.world_size > 1 and self.is_main:
+            reason = graphs.capture_refusal(self.device, self.world_size)
+            warnings.warn(f"{reason}: eager steps", EagerSteps, stacklevel=2)
         if self.replicas is not None:
             self.replicas.watch(self.optimizers)
         self.step = 0
-        self.window: dict[str, float] = {}  # sums of each (rank-averaged) loss since the last log record
+        self.window: dict[str, torch.Tensor | float] = {}  # sums of each (rank-averaged) loss since the last log
         self.window_steps = 0
+        self.last_train_record: dict[str, float] = {}  # the means of the last window logged
 
     @property
     def is_main(self) -> bool:
@@ -227,7 +245,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
             "rng": self._rng_state(),
-            "window": dict(self.window),
+            "window": self._check_window(),
             "window_steps": self.window_steps,
             "config": self.config,
         }
@@ -325,15 +343,17 @@ class Trainer:
         self._callbacks("on_end")
         barrier()  # the ranks finish together (rank 0 may still be writing its last outputs)
 
-    def _training_step(self, batch: torch.Tensor) -> dict[str, float]:
+    def _training_step(self, batch: torch.Tensor) -> dict[str, torch.Tensor | float]:
         """The model's step (through DDP under torch.distributed), its losses averaged over the ranks."""
         if self.replicas is None:
-            return self.model.training_step(batch, self.optimizers)
+            return self.step_function(batch)
         with self.replicas.active():
             losses = self.model.training_step(batch, self.optimizers)
         # One all-reduce a step carries the losses (a NaN or Inf on any rank makes the sum non-finite
         # on every rank) and whether a rank has been asked to stop (_stop_if_requested reads it).
-        *sums, stops = distributed.all_reduce_sum([*losses.values(), float(stop_requested() is not None)])
+        *sums, stops = distributed.all_reduce_sum(
+            [*(float(loss) for loss in losses.values()), float(stop_requested() is not None)]
+        )
         self._stop_on_any_rank = stops > 0
         return {name: total / self.world_size for name, total in zip(losses, sums, strict=True)}
 
@@ -373,13 +393,33 @@ class Trainer:
         self._callbacks("on_end")
         raise Interrupted(self.step, signum or signal.SIGTERM)
 
-    def _accumulate(self, losses: dict[str, float]) -> None:
+    def _accumulate(self, losses: dict[str, torch.Tensor | float]) -> None:
+        """Add the step's losses to the window; at the log interval, read it and log its means.
+
+        The losses stay where the step left them (0-d tensors on the device): summing them there
+        costs no wait for the step, so the host runs ahead of a GPU until the window is read. A NaN
+        or Inf makes the window's sum non-finite, so reading it every ``log_every`` steps, and
+        before every checkpoint (``_check_window``), still stops a diverged run before it saves.
+        """
         for name, value in losses.items():
-            if not math.isfinite(value):
-                where = f" (mean over {self.world_size} processes)" if self.world_size > 1 else ""
-                raise FloatingPointError(f"loss {name} is {value}{where} at step {self.step}: training diverged")
+            value = value.detach() if isinstance(value, torch.Tensor) else value
+            # a new tensor: a captured step's loss tensors are overwritten by its next replay
             self.window[name] = self.window.get(name, 0.0) + value
         self.window_steps += 1
         if self.step % self.log_every == 0 or self.step == self.steps:
-            self.log({"train": {name: total / self.window_steps for name, total in self.window.items()}})
+            means = {name: total / self.window_steps for name, total in self._check_window().items()}
+            self.last_train_record = means
+            self.log({"train": means})
             self.window, self.window_steps = {}, 0
+
+    def _check_window(self) -> dict[str, float]:
+        """The window's loss sums read to the host; FloatingPointError (naming the loss and the
+        steps) when one is not finite."""
+        sums = {name: float(total) for name, total in self.window.items()}
+        for name, total in sums.items():
+            if not math.isfinite(total):
+                first = self.step - self.window_steps + 1
+                steps = f"at step {self.step}" if first == self.step else f"between steps {first} and {self.step}"
+                where = f" (mean over {self.world_size} processes)" if self.world_size > 1 else ""
+                raise FloatingPointError(f"loss {name} is {total}{where} {steps}: training diverged")
+        return sums
