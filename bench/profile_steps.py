@@ -1,4 +1,5 @@
-"""Where a fused op's forward+backward step spends its time, per provider of the op benchmarks.
+"""Where a step spends its time: a fused op's forward+backward per provider of the op
+benchmarks, or (``--training``) a whole training step per provider of bench_train_vs_plain.
 
 The pytest benchmarks time one step per round with a synchronisation after it: on a GPU that is
 the latency a training loop sees when it reads a loss every step, dominated by launches and
@@ -12,6 +13,7 @@ functions themselves, so both measure the same code):
   kernels launched per step. latency - kernel time is what dispatch and launches cost.
 
     python -m bench.profile_steps [--only corrupt_encode] [--steps 50]
+    python -m bench.profile_steps --training [--steps 20]      # fastgen, plain, tuned (and graphed) steps
     python -m bench.profile_steps --table corrupt_encode 256x784->1024 cuda   # torch.profiler's table
 
 Figures are comparable only within one run on one machine; report ratios, with the device named.
@@ -100,35 +102,52 @@ def print_table(name: str, size: str, provider: str, steps: int = 5) -> None:
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
 
 
+def training_steps():
+    """(case label, provider, step) of every row of bench_train_vs_plain."""
+    from bench import bench_train_vs_plain
+
+    for case in bench_train_vs_plain.CASES:
+        for provider, step in bench_train_vs_plain._steps(case).items():
+            yield case.label, provider, step
+
+
+def print_row(label: str, provider: str, step, steps: int, on_gpu: bool) -> None:
+    latency, throughput = latency_and_throughput(step, steps)
+    row = f"{label:36} {provider:20} {latency * 1e3:8.3f}ms {throughput * 1e3:9.3f}ms"
+    if on_gpu:
+        try:
+            kernel, launches = kernel_time_and_launches(step)
+            row += f" {kernel * 1e3:10.3f}ms {launches:8.1f}"
+        except Exception as error:  # the profiler's event API moves between versions
+            row += f" profiler: {type(error).__name__}: {error}"
+    print(row, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=list(SUITES), action="append", help="an op suite (repeatable)")
     parser.add_argument("--steps", type=int, default=50, help="back-to-back steps for the throughput")
     parser.add_argument("--table", nargs=3, metavar=("OP", "SIZE", "PROVIDER"), help="print one step's profile")
+    parser.add_argument("--training", action="store_true", help="whole training steps instead of the op steps")
     args = parser.parse_args()
     if args.table:
         print_table(*args.table)
         return
     on_gpu = torch.cuda.is_available()
     print(f"device: {device_name()}")
-    header = f"{'op':15} {'size':16} {'provider':20} {'latency':>10} {'throughput':>11}"
+    header = f"{'step':36} {'provider':20} {'latency':>10} {'throughput':>11}"
     print(header + (f" {'kernel time':>12} {'kernels':>8}" if on_gpu else ""))
+    if args.training:
+        for label, provider, step in training_steps():
+            print_row(label, provider, step, args.steps, on_gpu)
+        return
     for name in args.only or list(SUITES):
         sizes = SUITES[name][2]
         for size in sizes:
             for provider in MODULES[name].PROVIDERS:
                 if provider == "reference-eager" and not on_gpu:
                     continue  # the pure-PyTorch Philox on a CPU takes seconds a step
-                step = captured_step(name, size, provider)
-                latency, throughput = latency_and_throughput(step, args.steps)
-                row = f"{name:15} {size!s:16} {provider:20} {latency * 1e3:8.3f}ms {throughput * 1e3:9.3f}ms"
-                if on_gpu:
-                    try:
-                        kernel, launches = kernel_time_and_launches(step)
-                        row += f" {kernel * 1e3:10.3f}ms {launches:8.1f}"
-                    except Exception as error:  # the profiler's event API moves between versions
-                        row += f" profiler: {type(error).__name__}: {error}"
-                print(row, flush=True)
+                print_row(f"{name} {size}", provider, captured_step(name, size, provider), args.steps, on_gpu)
 
 
 if __name__ == "__main__":
