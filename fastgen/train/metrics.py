@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from fastgen.train import distributed
+from fastgen import distributed
 
 __all__ = ["DigitsScorer", "evaluate_model"]
 
