@@ -1,5 +1,6 @@
 """What the trainer measures: ``digits_fid`` and ``digits_is`` for image models, mode coverage (and
-the high-quality samples of each mode, ``mode_counts``) for the ring of Gaussians, and the autoencoders' own held-out losses (DAE denoising error, VAE ELBO).
+the high-quality samples of each mode, ``mode_counts``) for the ring of Gaussians, and the
+autoencoders' own held-out losses (DAE denoising error, VAE ELBO).
 
 ``digits_fid`` and ``digits_is`` are FID and Inception Score computed with fastgen's embedded digits
 CNN, not the Inception network: they track a run's progress on digits, and are not comparable to
