@@ -227,7 +227,7 @@ def _check_arguments(given: dict) -> None:
     ):
         raise SettingError("holdout", f"must be a fraction in (0, 1), e.g. 0.05, got {holdout!r}")
     if given["sync_bn"] and torch.device(given["device"]).type != "cuda":
-        raise SettingError("sync_bn", "needs device cuda (SyncBatchNorm synchronises GPU batches only)")
+        raise SettingError("sync_bn", "needs a cuda device (SyncBatchNorm synchronises GPU batches only)")
 
 
 def _check_data(data: str, data_root, whose: str = "") -> None:
