@@ -431,7 +431,7 @@ def load_data(config: dict, eval_samples: int | None = None):
     except FileNotFoundError as error:  # a dataset's file missing: named in the message
         raise SettingError(blamed, str(error)) from None
     except ValueError as error:  # malformed files (named), or settings that do not apply to the data
-        raise SettingError("holdout" if "holdout" in str(error) else "data", str(error)) from None
+        raise SettingError("holdout" if str(error).startswith("holdout") else "data", str(error)) from None
     if isinstance(getattr(train, "data", None), torch.Tensor):
         train = train.data  # in memory already: indexed directly
     return train, held_out, f"{info}; metrics on the {where}"
