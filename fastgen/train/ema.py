@@ -7,12 +7,15 @@ After every optimisation step, for each floating-point parameter θ of the avera
 (Polyak & Juditsky 1992; for GAN generators, Yazıcı et al., "The Unusual Effectiveness of
 Averaging in GAN Training", ICLR 2019, and Karras et al.'s progressive GAN / StyleGAN, which
 sample from such an average). Buffers (BatchNorm's running statistics, running averages
-already) are copied, not averaged.
+already) are not kept: the averaged weights run with the model's own, as StyleGAN2-ADA's G_ema
+copies G's buffers. Under torch.distributed those are rank 0's in checkpoints and in evaluations
+(``broadcast_buffers``), while the averaged weights are the same on every rank.
 
 The averaged network is the one that makes samples: a GAN's ``generator``, a VAE's ``decoder``,
 and the whole denoising autoencoder (its decoder is the tied weight of its encoder). The average
-is kept as tensors keyed like the model's ``state_dict`` (``generator.net.0.weight``), so a
-checkpoint's ``ema`` entry loads into the model with ``load_state_dict(ema, strict=False)``.
+of its floating-point parameters is kept as tensors keyed like the model's ``state_dict``
+(``generator.net.0.weight``), so a checkpoint's ``ema`` entry loads into the model with
+``load_state_dict(ema, strict=False)``.
 
 Under torch.distributed every rank holds the same parameters after each step (DDP averages the
 gradients), so every rank's average is the same: rank 0's checkpoint resumes it exactly in any
@@ -59,21 +62,19 @@ class ModelEMA:
         self.decay = check_decay(decay)
         self.model = model
         prefix = averaged_prefix(model)
-        self.live = {name: t for name, t in model.state_dict(keep_vars=True).items() if name.startswith(prefix)}
-        self.average = {name: t.detach().clone() for name, t in self.live.items()}
-        self._averaged = [n for n, t in self.live.items() if isinstance(t, nn.Parameter) and t.is_floating_point()]
-        self._copied = [n for n in self.live if n not in set(self._averaged)]
+        self.live = {
+            name: parameter
+            for name, parameter in model.named_parameters()
+            if name.startswith(prefix) and parameter.is_floating_point()
+        }
+        self.average = {name: parameter.detach().clone() for name, parameter in self.live.items()}
 
     @torch.no_grad()
     def update(self) -> None:
-        if self._averaged:
-            torch._foreach_lerp_(
-                [self.average[n] for n in self._averaged],
-                [self.live[n].detach() for n in self._averaged],
-                1 - self.decay,
-            )
-        for name in self._copied:
-            self.average[name].copy_(self.live[name])
+        if self.live:
+            names = list(self.live)
+            averages = [self.average[n] for n in names]
+            torch._foreach_lerp_(averages, [self.live[n].detach() for n in names], 1 - self.decay)
 
     @contextmanager
     @torch.no_grad()
