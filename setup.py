@@ -1,9 +1,12 @@
 """Build the fastgen._C torch extension.
 
 C++ CPU kernels are always built. CUDA kernels are built when FASTGEN_CUDA says so:
-  FASTGEN_CUDA=1     build them; a missing nvcc or a CPU-only torch is an error
+  FASTGEN_CUDA=1     build them; a missing nvcc or a CPU-only torch is an error (CI, and machines
+                     that build for GPUs they do not have, e.g. a container built on a CPU node)
   FASTGEN_CUDA=0     skip them
-  FASTGEN_CUDA=auto  (default) build them when nvcc and a CUDA build of torch are found
+  FASTGEN_CUDA=auto  (default) build them when a GPU is visible, nvcc is found and torch is a CUDA
+                     build: torchvision's rule (FORCE_CUDA=1 or torch.cuda.is_available()), so a
+                     CPU-only machine with nvcc does not spend minutes compiling kernels it cannot run
 TORCH_CUDA_ARCH_LIST picks the GPU architectures (default "8.0;9.0+PTX" when no GPU is visible:
 A100 and H100 machine code, plus sm_90 PTX that newer GPUs compile at load time),
 MAX_JOBS caps parallel compilation, DEBUG=1 builds without optimisation and with symbols.
@@ -81,6 +84,8 @@ def _want_cuda(torch, cpp_extension):
         sys.exit(f"FASTGEN_CUDA must be 0, 1 or auto, got {mode!r}")
     if mode == "0":
         return False, "FASTGEN_CUDA=0"
+    if mode == "auto" and not torch.cuda.is_available():
+        return False, "no GPU visible (FASTGEN_CUDA=1 builds them anyway)"
     problems = []
     if torch.version.cuda is None:
         problems.append(f"torch {torch.__version__} is not a CUDA build")

@@ -1,6 +1,8 @@
 """The `fastgen` command. Each subcommand lives in its own module of this package and adds
-itself through ``add_arguments(parser)`` and runs through ``run(args)``; all are imported to build
-the parser, but each keeps its heavy imports (torch...) inside ``run``.
+itself through ``add_arguments(parser)`` and runs through ``run(args)``. Only the module of the
+subcommand named on the command line is imported (``fastgen --help`` and ``fastgen --version``
+import none, nor torch), and each keeps its heavy imports (torch...) inside ``run``, so that help
+and usage errors come at once.
 
 A user's mistake gets one line, ``fastgen COMMAND: error: ...``, never a traceback: argparse's own
 errors and :class:`UsageError` (a value found wrong after parsing: a missing folder, conflicting
@@ -110,13 +112,20 @@ def torch_device(text: str) -> str:
 # ----- the command -----
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the subcommand ``argv`` names gets its arguments (its module
+    imported), the others their one-line help."""
+    from fastgen import __version__
+
     parser = OneLineParser(prog="fastgen", description="Fused kernels for generative models.")
+    parser.add_argument("--version", action="version", version=f"fastgen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    named = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
     for name, (module, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
         command.set_defaults(_module=module, _prog=command.prog)
-        importlib.import_module(module).add_arguments(command)
+        if argv is None or name == named:
+            importlib.import_module(module).add_arguments(command)
     return parser
 
 
@@ -150,8 +159,9 @@ def _report(prog: str, error: Exception) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0

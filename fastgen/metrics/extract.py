@@ -165,12 +165,9 @@ def check_precision(precision: str, device: torch.device) -> torch.dtype:
 
 def shard(paths: list[Path]) -> tuple[list[Path], int, int]:
     """This process's contiguous share of ``paths`` under torch.distributed, with its rank and the world size."""
-    import torch.distributed as dist
+    from fastgen import distributed
 
-    if not (dist.is_available() and dist.is_initialized()):
-        return paths, 0, 1
-    rank, world = dist.get_rank(), dist.get_world_size()
-    return paths[rank * len(paths) // world : (rank + 1) * len(paths) // world], rank, world
+    return distributed.contiguous_share(paths), distributed.rank(), distributed.world_size()
 
 
 def image_statistics(
@@ -244,11 +241,9 @@ def _check_skipped(skipped: list[BadImage], skip_bad: bool, world: int) -> int:
     """The number of unreadable files over all processes; raises for one unless ``skip_bad``."""
     total = len(skipped)
     if world > 1:
-        import torch.distributed as dist
+        from fastgen import distributed
 
-        count = torch.tensor([total], dtype=torch.int64)
-        dist.all_reduce(count)  # every process learns whether one of them stopped
-        total = int(count.item())
+        total = int(distributed.all_reduce_sum([total])[0])  # every process learns whether one of them stopped
     if total and not skip_bad:
         if skipped:
             raise UnreadableImageError(f"{skipped[0].message} (pass --skip-bad to skip unreadable images)")

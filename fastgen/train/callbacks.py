@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from fastgen.train import distributed
+from fastgen import distributed
 from fastgen.train.checkpoint import atomic_write
 from fastgen.train.metrics import DigitsScorer, evaluate_model
 from fastgen.train.trainer import Callback, Trainer
@@ -84,7 +84,7 @@ class SampleGrid(Callback):
     def write(self, trainer: Trainer) -> None:
         path = trainer.out_dir / "samples" / f"step_{trainer.step:06d}.png"
         model = trainer.model
-        with torch.no_grad():
+        with torch.no_grad(), trainer.averaged():
             if self.z is not None:
                 samples = model.sample(self.count, z=self.z.to(trainer.device)).cpu()
             else:
@@ -92,21 +92,37 @@ class SampleGrid(Callback):
                 model.eval()
                 samples = torch.cat([half, model.denoise(half)]).cpu()
                 model.train()
-        if samples.dim() == 4:
-            write_png(path, samples)
-        else:
-            write_png(path, scatter_figure(samples, f"step {trainer.step}"))
+        shown = samples if samples.dim() == 4 else scatter_figure(samples, f"step {trainer.step}")
+        write_png(path, shown)
+        trainer.log_images("samples", shown)
 
 
 def scatter_figure(points: torch.Tensor, title: str):
+    """Generated 2-D points over the ring's true mode centres and their 3σ circles (the high-quality
+    region of ``fastgen.data.gaussians``), with labelled axes."""
     from matplotlib.figure import Figure
+
+    from fastgen.data.gaussians import QUALITY_NUM_STD, STD, ring_centers
 
     figure = Figure(figsize=(4, 4))
     axes = figure.add_subplot()
-    axes.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5)
+    axes.scatter(points[:, 0], points[:, 1], s=2, alpha=0.5, label="generated")
+    centers = ring_centers()
+    axes.scatter(centers[:, 0], centers[:, 1], marker="x", color="tab:red", s=30, label="true modes")
+    for x, y in centers.tolist():
+        axes.add_patch(_circle((x, y), QUALITY_NUM_STD * STD))
     axes.set_aspect("equal")
+    axes.set_xlabel("$x_1$")
+    axes.set_ylabel("$x_2$")
+    axes.legend(loc="upper right", fontsize="small")
     axes.set_title(title)
     return figure
+
+
+def _circle(center, radius):
+    from matplotlib.patches import Circle
+
+    return Circle(center, radius, fill=False, color="tab:red", linewidth=0.8)
 
 
 class LossCurves(Callback):
@@ -161,7 +177,9 @@ class Metrics(Callback):
     ``{"step": s, "eval": {...}}`` with ``digits_fid`` and ``digits_is`` (FID and Inception Score
     with fastgen's digits CNN, see ``fastgen.train.metrics``) of ``num_samples`` generated images
     against ``eval_data`` (image models), modes covered and high-quality fraction (points), and
-    ``model.evaluate(eval_data)`` (the autoencoders' denoising error or ELBO).
+    ``model.evaluate(eval_data)`` (the autoencoders' denoising error or ELBO). With a moving average
+    (``Trainer(ema=...)``) the averaged network makes the samples (and a VAE's ELBO is the bound
+    of the live encoder with the averaged decoder: a valid ELBO for any encoder).
 
     Runs on every rank: each generates its share of the samples, with rank 0's BatchNorm
     statistics (``ReplicatedNetworks`` leaves the other ranks' own between evaluations).
@@ -186,10 +204,11 @@ class Metrics(Callback):
 
     def evaluate(self, trainer: Trainer) -> None:
         model = trainer.model
-        distributed.broadcast_buffers(model)
         model.eval()
         try:
-            results = evaluate_model(model, self.eval_data, scorer=self.scorer, num_samples=self.num_samples)
+            with trainer.averaged():
+                distributed.broadcast_buffers(model)  # the averaged network's, when there is one
+                results = evaluate_model(model, self.eval_data, scorer=self.scorer, num_samples=self.num_samples)
         finally:
             model.train()
         trainer.log({"eval": results})
@@ -197,7 +216,8 @@ class Metrics(Callback):
             return
         from tqdm.auto import tqdm
 
-        tqdm.write(f"step {trainer.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in results.items()))
+        shown = {k: v for k, v in results.items() if isinstance(v, (int, float))}  # not the per-mode counts
+        tqdm.write(f"step {trainer.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
 
 
 def default_callbacks(

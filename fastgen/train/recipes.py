@@ -1,9 +1,16 @@
 """Each model the CLI can train, built from its name, the data's shape and options, with defaults
 sized for a CPU run: ``fastgen train dcgan`` on the embedded MNIST finishes in minutes, and the
-GANs on the 2-D ring of Gaussians cover its 8 modes (figures in bench/RESULTS.md)."""
+GANs on the 2-D ring of Gaussians cover its 8 modes (figures in bench/RESULTS.md).
+
+CIFAR-10 (32×32 RGB) and CelebA (64×64 RGB) have recipes of their own, for a GPU: the papers'
+batch sizes and widths (DCGAN: batch 128, 64 base channels, Radford et al. 2016; LSGAN: its
+DCGAN-style networks, batch 64, Mao et al. 2017) and step counts of a few tens of epochs. They
+were sized from the papers, not tuned or measured here.
+"""
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field
 
@@ -11,7 +18,7 @@ import torch
 
 from fastgen.models import DCGAN, GAN, LSGAN, VAE, DenoisingAutoencoder
 
-__all__ = ["MODEL_NAMES", "RECIPES", "Defaults", "build_model", "defaults_for"]
+__all__ = ["MODEL_NAMES", "RECIPES", "Defaults", "build_model", "defaults_for", "saved_options"]
 
 
 @dataclass(frozen=True)
@@ -29,36 +36,113 @@ class Defaults:
 # where the (-1, 1, 0) labels covered 5 to 7 modes.
 RING_GAN = {"latent_dim": 256, "hidden": 128, "layers": 2, "lr": 1e-3}
 RING_LSGAN = {"latent_dim": 16, "hidden": 128, "layers": 3, "lr": 1e-3, "labels": "binary"}
+# The natural-image recipes (one epoch: CIFAR-10 50,000 images, CelebA's training split 162,770).
+NATURAL_VAE = {"arch": "conv", "likelihood": "gaussian", "latent_dim": 128, "hidden": 512}
+NATURAL_LSGAN = {"arch": "dcgan", "latent_dim": 100, "width": 64}
 RECIPES = {
-    "dae": {"images": Defaults(3000, 20, {"n_hidden": 500, "corruption": 0.3})},
-    "gan": {"images": Defaults(3000, 64), "points": Defaults(4000, 256, RING_GAN)},
+    "dae": {
+        "images": Defaults(3000, 20, {"n_hidden": 500, "corruption": 0.3}),
+        "cifar10": Defaults(50_000, 100, {"n_hidden": 1000, "corruption": 0.3}),  # 100 epochs
+        "celeba": Defaults(50_000, 100, {"n_hidden": 1000, "corruption": 0.3}),  # 31 epochs
+    },
+    "gan": {
+        "images": Defaults(3000, 64),
+        "points": Defaults(4000, 256, RING_GAN),
+        "cifar10": Defaults(50_000, 64, {"latent_dim": 100, "hidden": 1024}),  # 64 epochs
+        "celeba": Defaults(50_000, 64, {"latent_dim": 100, "hidden": 1024}),  # 20 epochs
+    },
     "lsgan": {
         "images": Defaults(3000, 64, {"arch": "dcgan", "latent_dim": 100, "width": 32}),
         "points": Defaults(5000, 256, RING_LSGAN),
+        "cifar10": Defaults(40_000, 64, NATURAL_LSGAN),  # 51 epochs
+        "celeba": Defaults(40_000, 64, NATURAL_LSGAN),  # 16 epochs
     },
-    "dcgan": {"images": Defaults(3000, 64, {"width": 32})},
-    "vae": {"images": Defaults(3000, 128, {"arch": "mlp", "likelihood": "bernoulli"})},
+    "dcgan": {
+        "images": Defaults(3000, 64, {"width": 32}),
+        "cifar10": Defaults(30_000, 128, {"width": 64}),  # 77 epochs
+        "celeba": Defaults(20_000, 128, {"width": 64}),  # 16 epochs
+    },
+    "vae": {
+        "images": Defaults(3000, 128, {"arch": "mlp", "likelihood": "bernoulli"}),
+        "cifar10": Defaults(40_000, 128, NATURAL_VAE),  # 102 epochs
+        "celeba": Defaults(40_000, 128, NATURAL_VAE),  # 31 epochs
+    },
 }
 MODEL_NAMES = tuple(RECIPES)
+MODEL_CLASSES = {"dae": DenoisingAutoencoder, "gan": GAN, "lsgan": LSGAN, "dcgan": DCGAN, "vae": VAE}
+# What build_model passes itself, from the data's shape: not options.
+FROM_DATA = {"dae": ("n_visible",), "dcgan": ("image_size", "channels")}
+# Options that runs saved before they became something else; dropped when a run is read back.
+# backend: the fastgen backend is chosen around a run (``with fastgen.backend(name):``), not per model.
+LEGACY_OPTIONS = ("backend",)
 
 
-def defaults_for(name: str, data_shape) -> Defaults:
-    """The recipe of ``name`` for samples of ``data_shape`` (images ``(C, H, W)`` or points)."""
+def defaults_for(name: str, data_shape, dataset: str | None = None) -> Defaults:
+    """The recipe of ``name`` for samples of ``data_shape`` (images ``(C, H, W)`` or points); a
+    dataset with a recipe of its own (``cifar10``, ``celeba``) takes that one."""
     if name not in RECIPES:
         raise ValueError(f"model must be one of {', '.join(MODEL_NAMES)}, got {name!r}")
+    if dataset in RECIPES[name]:
+        return RECIPES[name][dataset]
     kind = "images" if len(tuple(data_shape)) == 3 else "points"
     return RECIPES[name].get(kind, RECIPES[name]["images"])
 
 
-def build_model(name: str, data_shape, options: dict | None = None) -> torch.nn.Module:
-    """The model ``name`` for samples of ``data_shape``, with ``options`` over the recipe's defaults."""
+def saved_options(config: dict) -> dict:
+    """A saved run configuration's model options, without the ``LEGACY_OPTIONS`` old runs hold."""
+    return {key: value for key, value in config.get("options", {}).items() if key not in LEGACY_OPTIONS}
+
+
+def build_model(name: str, data_shape, options: dict | None = None, dataset: str | None = None) -> torch.nn.Module:
+    """The model ``name`` for samples of ``data_shape``, with ``options`` over the recipe's defaults.
+
+    An option the model does not take, or a value of the wrong type, is a ValueError / TypeError
+    naming the option and what it expects, before the model is built.
+    """
     data_shape = tuple(int(n) for n in data_shape)
-    options = {**defaults_for(name, data_shape).options, **(options or {})}
+    options = {**defaults_for(name, data_shape, dataset).options, **(options or {})}
+    check_options(name, options)
     if name == "dae":
         return DenoisingAutoencoder(math.prod(data_shape), **options)
     if name == "dcgan":
         if len(data_shape) != 3 or data_shape[1] != data_shape[2]:
             raise ValueError(f"dcgan trains on square images (C, S, S), got samples of shape {data_shape}")
         return DCGAN(image_size=data_shape[1], channels=data_shape[0], **options)
-    model_class = {"gan": GAN, "lsgan": LSGAN, "vae": VAE}[name]
-    return model_class(data_shape, **options)
+    return MODEL_CLASSES[name](data_shape, **options)
+
+
+# the type a parameter's annotation names -> (accepted Python types, words for the message)
+_TYPES = {
+    "bool": ((bool,), "true or false"),
+    "int": ((int,), "an integer"),
+    "float": ((int, float), "a number"),
+    "str": ((str,), "a string"),
+    "tuple": ((list, tuple), "a list"),
+}
+
+
+def check_options(name: str, options: dict) -> None:
+    """Each of ``options`` is a parameter of model ``name``'s constructor, of the type its
+    annotation names."""
+    parameters = inspect.signature(MODEL_CLASSES[name]).parameters
+    fixed = ("data_shape", *FROM_DATA.get(name, ()))
+    takes = [p for p, parameter in parameters.items() if p not in fixed and parameter.kind != parameter.VAR_KEYWORD]
+    for key, value in options.items():
+        if key not in takes:
+            raise ValueError(f"{name} has no option {key!r}; it takes {', '.join(takes)}")
+        expected = _expected_type(parameters[key])
+        if expected is None:
+            continue
+        accepted, words = _TYPES[expected]
+        if value is None and parameters[key].default is None:
+            continue
+        if isinstance(value, bool) and expected != "bool" or not isinstance(value, accepted):
+            raise TypeError(f"option {key} of {name} must be {words}, got {value!r}")
+
+
+def _expected_type(parameter: inspect.Parameter) -> str | None:
+    """``int``, ``float``, ``str``, ``bool`` or ``tuple`` from the parameter's annotation (one type,
+    maybe ``| None``); None for an unannotated parameter, which takes several kinds (LSGAN's labels)."""
+    annotation = str(parameter.annotation).replace(" ", "")
+    kinds = [kind.split("[")[0] for kind in annotation.split("|") if kind != "None"]
+    return kinds[0] if len(kinds) == 1 and kinds[0] in _TYPES else None

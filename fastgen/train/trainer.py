@@ -16,7 +16,7 @@ Data: a tensor (the small embedded sets) is indexed in memory; a ``Dataset`` (an
 full MNIST) streams through a ``DataLoader`` with ``workers`` processes, whose batch sampler hands
 it the items of each step, so memory does not grow with the dataset.
 
-Under ``torch.distributed`` (``fastgen.train.distributed``; ``torchrun`` starts the processes) each
+Under ``torch.distributed`` (``fastgen.distributed``; ``torchrun`` starts the processes) each
 rank trains on its shard of every epoch's permutation with ``batch_size`` items per step, the
 model's networks under DDP (``ReplicatedNetworks``), and its own random stream (rank r > 0 seeds
 torch with a number derived from (seed, r)). The step's losses are averaged over the ranks (one
@@ -34,17 +34,20 @@ import math
 import signal
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from fastgen import distributed
 from fastgen._files import remove_stale_temporaries
 from fastgen.data.sampling import ShardedSampler, StepBatchSampler, shuffled_indices
-from fastgen.train import distributed, graphs
+from fastgen.distributed import barrier
+from fastgen.train import graphs
 from fastgen.train.checkpoint import RunCheckpoints, atomic_write, write_json
-from fastgen.train.distributed import barrier
+from fastgen.train.ema import ModelEMA
 from fastgen.train.signals import Interrupted, ignore_stop_signals, stop_requested
 from fastgen.train.step import EagerSteps, step_function
 
@@ -84,6 +87,12 @@ class Callback:
     def on_end(self, trainer: Trainer) -> None:
         pass
 
+    def on_log(self, trainer: Trainer, record: dict) -> None:
+        """A record (``{"train": {...}}`` or ``{"eval": {...}}``) written at ``trainer.step`` (rank 0)."""
+
+    def on_images(self, trainer: Trainer, tag: str, images) -> None:
+        """Images shown at ``trainer.step`` (rank 0): ``[N, C, H, W]`` in [0, 1], or a matplotlib figure."""
+
 
 class Trainer:
     """Train ``model`` on ``data``: images in [0, 1] or points.
@@ -114,6 +123,10 @@ class Trainer:
             one CUDA graph after a few eager steps and replayed (the default), a step that cannot
             be captured (under torch.distributed, or a capture that fails) running eagerly, with
             one ``EagerSteps`` warning.
+        ema: keep an exponential moving average of the sampling network with this decay in (0, 1)
+            (``fastgen.train.ema``); samples and metrics then use it, and checkpoints hold it.
+        transform: applied to each training batch on ``device`` (augmentation, e.g.
+            ``fastgen.data.augment.random_hflip``); its random numbers come from the training RNG.
     """
 
     def __init__(
@@ -138,6 +151,8 @@ class Trainer:
         precision: str = "float32",
         compile: bool = False,
         cuda_graphs: bool = True,
+        ema: float | None = None,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ):
         for name, value in (("steps", steps), ("batch_size", batch_size), ("log_every", log_every)):
             if not isinstance(value, int) or value < 1:
@@ -159,11 +174,8 @@ class Trainer:
         self.log_every, self.checkpoint_every, self.workers = log_every, checkpoint_every, workers
         self.callbacks = list(callbacks)
         self.config = dict(config or {})
-        if self.world_size > 1:
-            self.config.update(world_size=self.world_size, global_batch_size=batch_size * self.world_size)
-        else:  # a single process's config stays as it always was (also when it continues a larger run)
-            self.config.pop("world_size", None)
-            self.config.pop("global_batch_size", None)
+        self.config.update(world_size=self.world_size, global_batch_size=batch_size * self.world_size)
+        self.transform = transform
         self.sampler = sampler or ShardedSampler(num_items, seed, rank=self.rank, world_size=self.world_size)
         # an epoch is what the sampler hands this rank (all items, or a shard), in whole batches
         self.batches = StepBatchSampler(self.sampler, batch_size)
@@ -184,6 +196,7 @@ class Trainer:
         if cuda_graphs and self.device.type == "cuda" and self.world_size > 1 and self.is_main:
             reason = graphs.capture_refusal(self.device, self.world_size)
             warnings.warn(f"{reason}: eager steps", EagerSteps, stacklevel=2)
+        self.ema = ModelEMA(self.model, ema) if ema is not None else None
         if self.replicas is not None:
             self.replicas.watch(self.optimizers)
         self.step = 0
@@ -209,9 +222,10 @@ class Trainer:
 
     def _batches(self) -> Iterator[torch.Tensor]:
         """The batches of steps ``self.step`` … ``steps - 1``, on ``device``."""
+        augment = self.transform or (lambda batch: batch)
         if self.in_memory:
             for step in range(self.step, self.steps):
-                yield self.data[self.batch_indices(step).to(self.device)]
+                yield augment(self.data[self.batch_indices(step).to(self.device)])
             return
         loader = DataLoader(
             self.data,
@@ -223,7 +237,7 @@ class Trainer:
         )
         for batch in loader:
             samples = batch[0] if isinstance(batch, (list, tuple)) else batch  # (samples, labels) pairs
-            yield samples.to(self.device, non_blocking=True)
+            yield augment(samples.to(self.device, non_blocking=True))
 
     # ----- state -----
 
@@ -249,6 +263,8 @@ class Trainer:
             "window_steps": self.window_steps,
             "config": self.config,
         }
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
         if self.world_size > 1:  # every rank's RNG state, gathered (a single process saves "rng" alone)
             state["rank_rng"] = distributed.gather_objects(state["rng"])
         return state
@@ -258,6 +274,12 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         for name, optimizer in self.optimizers.items():
             optimizer.load_state_dict(state["optimizers"][name])
+        if self.ema is not None:
+            if "ema" not in state:
+                raise ValueError(
+                    "ema: the checkpoint holds no moving average to continue (the run was trained without one)"
+                )
+            self.ema.load_state_dict(state["ema"])
         self.step = int(state["step"])
         self.window, self.window_steps = dict(state["window"]), int(state["window_steps"])
         rank_states = state.get("rank_rng", [state["rng"]])
@@ -276,10 +298,23 @@ class Trainer:
     # ----- outputs -----
 
     def log(self, record: dict) -> None:
-        """Append one JSON record (with the step) to ``metrics.jsonl`` (rank 0)."""
+        """Append one JSON record (with the step) to ``metrics.jsonl`` and pass it to the callbacks'
+        ``on_log`` (the loggers), on rank 0."""
         if self.is_main:
             with self.log_path.open("a") as file:
                 file.write(json.dumps({"step": self.step, **record}) + "\n")
+            for callback in self.callbacks:
+                callback.on_log(self, record)
+
+    def log_images(self, tag: str, images) -> None:
+        """Pass images (a batch in [0, 1], or a figure) to the callbacks' ``on_images`` (rank 0)."""
+        if self.is_main:
+            for callback in self.callbacks:
+                callback.on_images(self, tag, images)
+
+    def averaged(self):
+        """A context in which the model holds its moving average (``ema``), if it keeps one."""
+        return self.ema.applied() if self.ema is not None else nullcontext()
 
     def read_log(self) -> list[dict]:
         if not self.log_path.is_file():
@@ -334,6 +369,8 @@ class Trainer:
         self._callbacks("on_start")
         for batch in self._batches():
             losses = self._training_step(batch)
+            if self.ema is not None:
+                self.ema.update()
             self.step += 1
             self._accumulate(losses)
             self._callbacks("on_step", losses)

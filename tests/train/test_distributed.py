@@ -19,9 +19,9 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
 
-from fastgen import DCGAN
+from fastgen import DCGAN, distributed
 from fastgen.data import ShardedSampler
-from fastgen.train import Trainer, distributed, load_checkpoint
+from fastgen.train import Trainer, load_checkpoint
 
 SPAWN_TIMEOUT = 180  # seconds; a 2-process run of these tiny models takes a few on 2 busy cores
 
@@ -61,7 +61,8 @@ def make(name, out_dir, steps, batch_size, data=None):
     model = build()
     data = make_data() if data is None else data
     options = {"seed": 3, "checkpoint_every": 2, "log_every": 1, "keep_checkpoints": 3, "config": {"model": name}}
-    return Trainer(model, data, out_dir=out_dir, steps=steps, batch_size=batch_size, **options)
+    ema = 0.9 if name == "dcgan" else None  # the DCGAN runs keep a moving average of their generator
+    return Trainer(model, data, out_dir=out_dir, steps=steps, batch_size=batch_size, ema=ema, **options)
 
 
 def fit_and_save(rank, name, out_dir, steps, batch_size, resume, results, data=None):
@@ -73,6 +74,8 @@ def fit_and_save(rank, name, out_dir, steps, batch_size, resume, results, data=N
         (results / f"rank{rank}.error").write_text(str(error))
         return
     torch.save(trainer.model.state_dict(), results / f"rank{rank}.pt")
+    if trainer.ema is not None:
+        torch.save(trainer.ema.state_dict(), results / f"rank{rank}.ema.pt")
     torch.save(torch.rand(4), results / f"rank{rank}.noise")  # the next numbers of this rank's stream
 
 
@@ -141,7 +144,7 @@ def test_two_processes_average_gradients_like_one_process_with_the_global_batch(
         assert mine["train"]["loss"] == pytest.approx(reference["train"]["loss"], rel=1e-5)
     config = json.loads((tmp_path / "two" / "config.json").read_text())
     assert config["world_size"] == 2 and config["global_batch_size"] == 8
-    assert "world_size" not in json.loads((tmp_path / "one" / "config.json").read_text())
+    assert json.loads((tmp_path / "one" / "config.json").read_text())["world_size"] == 1
 
 
 def dcgan_runs_in_two_ranks(rank, root):
@@ -178,6 +181,15 @@ def test_dcgan_checkpoints_resume_across_world_sizes(tmp_path):
     # 2 -> 2: resuming from step 2 gives the uninterrupted run's parameters exactly
     for key, value in params.items():
         assert torch.equal(value, resumed[0][key]), key
+
+    # the moving average of the generator's parameters: the same on both ranks (so rank 0's
+    # checkpoint holds every rank's), and a resume continues it exactly, from 2 processes or from 1
+    averages = {name: [torch.load(tmp_path / f"{name}-results" / f"rank{r}.ema.pt") for r in range(2)]
+                for name in ("straight", "resumed", "grown")}  # fmt: skip
+    for first, second in averages.values():
+        assert all(torch.equal(value, second[key]) for key, value in first.items())
+    assert all(torch.equal(value, averages["resumed"][0][key]) for key, value in averages["straight"][0].items())
+    assert all(torch.equal(v, checkpoint["ema"][k]) for k, v in averages["straight"][0].items())
 
     # 1 -> 2: two processes continued the 1-process run, as replicas of one model
     assert load_checkpoint(tmp_path / "single" / "checkpoint.pt")["step"] == 4
@@ -228,3 +240,21 @@ def test_digits_scores_spread_over_ranks_equal_one_process(tmp_path):
         # the merged float64 statistics differ from one pass by rounding (~1e-13 relative); the FID's
         # eigenvalue problem keeps that far below 1e-9
         assert scores["digits_fid"] == pytest.approx(reference["digits_fid"], rel=1e-9)
+
+
+def test_the_device_rule_without_torchrun_and_under_it(monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    assert distributed.setup("cpu") == torch.device("cpu") and not distributed.is_distributed()
+    assert distributed.setup(None) == distributed.default_device()
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "1")
+    with pytest.raises(ValueError, match=r"cuda:1 under torchrun: pass plain 'cuda'"):
+        distributed.setup("cuda:1")  # refused before any group is joined
+    assert not distributed.is_distributed()
+
+
+def test_contiguous_share_outside_a_group_is_everything():
+    assert distributed.contiguous_share([1, 2, 3]) == [1, 2, 3] and distributed.share(5) == 5

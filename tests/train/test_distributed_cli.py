@@ -71,7 +71,8 @@ def test_two_processes_train_a_streamed_folder_and_one_process_continues(tmp_pat
 
     fastgen_train("dcgan", "--resume", "--out", run, "--steps", 6, "--no-progress")  # 2 -> 1 process
     assert load_checkpoint(run / "checkpoint.pt")["step"] == 6
-    assert "world_size" not in json.loads((run / "config.json").read_text())
+    config = json.loads((run / "config.json").read_text())
+    assert config["world_size"] == 1 and config["global_batch_size"] == 4  # as the run continues now
 
 
 def test_two_loopback_nodes_train_one_run(tmp_path):
@@ -96,6 +97,6 @@ def test_sync_bn_on_the_cpu_is_refused_in_one_line_before_anything_is_written(tm
     assert main(["train", "dcgan", "--sync-bn", "--steps", "1", "--out", str(tmp_path / "run")]) == 2
     error = capsys.readouterr().err.strip()
     assert error == (
-        "fastgen train: error: argument --sync-bn: needs --device cuda (SyncBatchNorm synchronises GPU batches only)"
+        "fastgen train: error: argument --sync-bn: needs a cuda device (SyncBatchNorm synchronises GPU batches only)"
     )
     assert not (tmp_path / "run").exists()

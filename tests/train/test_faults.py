@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from fastgen.cli import UsageError, main
-from fastgen.cli.train import _decided_by_rank_0
-from fastgen.train import Callback, distributed, load_checkpoint
+from fastgen import distributed
+from fastgen.cli import main
+from fastgen.train import Callback, load_checkpoint
 from fastgen.train.checkpoint import RunCheckpoints
+from fastgen.train.runner import SettingError, decided_by_rank_0
 from fastgen.train.signals import Interrupted, StoppedAtOnce, graceful_stop, stop_requested
 from tests.train.test_distributed import make, run_ranks
 
@@ -215,15 +216,15 @@ class SignalAt(Callback):
 
 
 def refuse_on_rank_0():
-    raise UsageError("--out", f"refused by rank {distributed.rank()}")
+    raise SettingError("out_dir", f"refused by rank {distributed.rank()}")
 
 
 def decide_then_stop(rank, out_dir, results):
-    answer = _decided_by_rank_0(lambda: f"rank {distributed.rank()}'s view")
+    answer = decided_by_rank_0(lambda: f"rank {distributed.rank()}'s view")
     try:
-        _decided_by_rank_0(refuse_on_rank_0)
+        decided_by_rank_0(refuse_on_rank_0)
         refusal = "none"
-    except UsageError as error:
+    except SettingError as error:
         refusal = str(error)
     trainer = make("regression", out_dir, steps=50, batch_size=4)
     trainer.callbacks.append(SignalAt(rank=1, step=3))
@@ -242,7 +243,7 @@ def test_ranks_follow_rank_0s_decisions_and_a_signal_to_one_rank_stops_all_with_
     run_ranks(functools.partial(decide_then_stop, out_dir=out, results=results))
     # The signal reaches rank 1 after step 3's loss all-reduce (in on_step), so the ranks learn of it
     # from step 4's, which carries the stop flag with the losses: both stop at step 4, together.
-    expected = "rank 0's view | argument --out: refused by rank 0 | stopped at step 4"
+    expected = "rank 0's view | out_dir: refused by rank 0 | stopped at step 4"
     assert [(results / f"rank{r}").read_text() for r in range(2)] == [expected, expected]
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 4
 
