@@ -150,6 +150,16 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--sync-bn", action="store_true", help="under torchrun on GPUs: BatchNorm over every process's batch"
     )
+    parser.add_argument(
+        "--precision",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="bfloat16: the step under autocast (faster on GPUs and AMX/AVX-512-BF16 CPUs; see docs/training.md)",
+    )
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model's networks")
+    parser.add_argument(
+        "--no-cuda-graphs", action="store_true", help="on a GPU, run eager steps instead of one captured CUDA graph"
+    )
 
 
 def run(args) -> int:
@@ -190,6 +200,9 @@ def run(args) -> int:
                 loggers=args.logger,
                 workers=args.workers,
                 sync_bn=args.sync_bn,
+                precision=args.precision,
+                compile=args.compile,
+                cuda_graphs=not args.no_cuda_graphs,
                 threads=args.threads,
                 progress=not args.no_progress,
             )

@@ -52,6 +52,7 @@ from fastgen.train.ema import check_decay
 from fastgen.train.loggers import CSV_NAME, TENSORBOARD_DIR, check_loggers, make_loggers
 from fastgen.train.recipes import MODEL_NAMES, build_model, defaults_for, saved_options
 from fastgen.train.signals import graceful_stop
+from fastgen.train.step import PRECISIONS
 from fastgen.train.trainer import CONFIG_NAME, LOG_NAME, Trainer
 
 __all__ = ["CADENCES", "RUN_SETTINGS", "RunResult", "SettingError", "TrainingDiverged", "run"]
@@ -135,6 +136,9 @@ def run(
     loggers: list[str] | tuple[str, ...] | None = None,
     workers: int = 0,
     sync_bn: bool = False,
+    precision: str = "float32",
+    compile: bool = False,
+    cuda_graphs: bool = True,
     threads: int | None = None,
     progress: bool = True,
 ) -> RunResult:
@@ -159,6 +163,9 @@ def run(
         loggers: besides ``metrics.jsonl``: ``csv``, ``tensorboard`` (``fastgen.train.loggers``).
         workers: DataLoader processes reading a streamed dataset (0: this process).
         sync_bn: under torchrun on GPUs, BatchNorm statistics over every process's batch.
+        precision, compile, cuda_graphs: how each step runs: ``"float32"`` or ``"bfloat16"``
+            (autocast), the networks compiled, the step captured as a CUDA graph on a GPU (the
+            default; ``fastgen.train.step`` and docs/training.md).
         threads: ``torch.set_num_threads`` for the run (default: leave it).
         progress: show a progress bar.
 
@@ -226,6 +233,8 @@ def _check_arguments(given: dict) -> None:
         isinstance(holdout, bool) or not isinstance(holdout, (int, float)) or not 0 < holdout < 1
     ):
         raise SettingError("holdout", f"must be a fraction in (0, 1), e.g. 0.05, got {holdout!r}")
+    if given["precision"] not in PRECISIONS:
+        raise SettingError("precision", f"expected one of {', '.join(PRECISIONS)}, got {given['precision']!r}")
     if given["sync_bn"] and torch.device(given["device"]).type != "cuda":
         raise SettingError("sync_bn", "needs a cuda device (SyncBatchNorm synchronises GPU batches only)")
 
@@ -500,6 +509,9 @@ def _run(given: dict, device: torch.device) -> RunResult:
         device=device,
         workers=given["workers"],
         sync_bn=given["sync_bn"],
+        precision=given["precision"],
+        compile=given["compile"],
+        cuda_graphs=given["cuda_graphs"],
         checkpoint_every=config["checkpoint_every"],
         keep_checkpoints=config["keep_checkpoints"],
         callbacks=callbacks,
