@@ -119,7 +119,7 @@ def test_the_backward_op_without_grad_x_passes_opcheck(backend_name):
         pytest.skip("opcheck traces fake tensors, which the Triton interpreter cannot run")
     x, weight, bias, grad_h = make_inputs(5, 6, 4, device)
     h = torch.sigmoid(x @ weight + bias)
-    args = (grad_h, h, x, weight, 0.3, 11, False)
+    args = (grad_h, h, x, weight, 0.3, torch.tensor([11, 0], device=device), False)
     grad_x, grad_weight, _ = OP.backward_ops[backend_name](*args)
     assert grad_x.shape == (0,) and grad_weight.shape == weight.shape
     torch.library.opcheck(OP.backward_ops[backend_name], args, test_utils=("test_schema", "test_faketensor"))
