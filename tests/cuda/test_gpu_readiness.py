@@ -295,11 +295,11 @@ def test_cpp_reparameterize_with_empty_latent_returns_zero_kl(device):
     if device.type == "cuda" and "cuda" not in fastgen.available_backends():
         pytest.skip("fastgen._C has no CUDA kernels")
     mu = torch.empty(4, 3, 0, device=device)
-    z, kl = torch.ops.fastgen.reparameterize(mu, mu.clone(), None, 1)
-    assert z.shape == (4, 3, 0) and kl.shape == (4, 3)
+    z, kl, rng_state = torch.ops.fastgen.reparameterize(mu, mu.clone(), None, 1)
+    assert z.shape == (4, 3, 0) and kl.shape == (4, 3) and rng_state.shape == (2,)
     assert torch.equal(kl, torch.zeros(4, 3, device=device))
     grad_mu, grad_logvar = torch.ops.fastgen._reparameterize_backward(
-        torch.empty_like(mu), torch.ones(4, 3, device=device), mu, mu.clone(), None, 1
+        torch.empty_like(mu), torch.ones(4, 3, device=device), mu, mu.clone(), None, rng_state
     )
     assert grad_mu.shape == grad_logvar.shape == (4, 3, 0)
 
@@ -311,7 +311,9 @@ def test_cuda_reparameterize_backward_checks_the_device_of_grad_kl():
         pytest.skip("fastgen._C has no CUDA kernels")
     mu = torch.randn(4, 8, device="cuda")
     with pytest.raises(RuntimeError, match="grad_kl must be on the device of mu"):
-        torch.ops.fastgen._reparameterize_backward(torch.ones_like(mu), torch.ones(4), mu, mu.clone(), None, 1)
+        torch.ops.fastgen._reparameterize_backward(
+            torch.ones_like(mu), torch.ones(4), mu, mu.clone(), None, torch.tensor([1, 0], device="cuda")
+        )
 
 
 def test_cpp_reparameterize_backward_checks_the_shape_of_grad_kl():
@@ -319,4 +321,22 @@ def test_cpp_reparameterize_backward_checks_the_shape_of_grad_kl():
         pytest.skip("fastgen._C is not built")
     mu = torch.randn(4, 8)
     with pytest.raises(RuntimeError, match="grad_kl must be contiguous with one value per row"):
-        torch.ops.fastgen._reparameterize_backward(torch.ones_like(mu), torch.ones(5), mu, mu.clone(), None, 1)
+        torch.ops.fastgen._reparameterize_backward(
+            torch.ones_like(mu), torch.ones(5), mu, mu.clone(), None, torch.tensor([1, 0])
+        )
+
+
+def test_cpp_random_ops_record_their_seed_and_take_one():
+    """A CPU forward records (seed, base 0) for its backward; without a seed the CPU kernels refuse
+    in one line (fastgen.ops draws a CPU call's seed from torch's CPU generator before calling them)."""
+    if not _compiled_op_available():
+        pytest.skip("fastgen._C is not built")
+    mu = torch.randn(4, 8)
+    *_, rng_state = torch.ops.fastgen.reparameterize(mu, mu.clone(), None, 2**40 + 3)
+    assert torch.equal(rng_state, torch.tensor([2**40 + 3, 0]))
+    _, rng_state = torch.ops.fastgen.corrupt_encode(mu, torch.ones(8, 2), torch.zeros(2), 0.5, 7)
+    assert torch.equal(rng_state, torch.tensor([7, 0]))
+    with pytest.raises(RuntimeError, match="fastgen::reparameterize on CPU tensors takes an explicit seed"):
+        torch.ops.fastgen.reparameterize(mu, mu.clone(), None, None)
+    with pytest.raises(RuntimeError, match="rng_state must be the int64 \\(seed, base\\) pair"):
+        torch.ops.fastgen._reparameterize_backward(torch.ones_like(mu), torch.ones(4), mu, mu, None, torch.ones(3))
