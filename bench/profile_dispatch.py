@@ -3,7 +3,7 @@
 On a GPU a small op's step is host-bound (bench/profile_steps.py: at 128 x 32 the kernels take
 about 10 µs of a 0.4-1 ms step), so what each layer between the user and the kernel costs decides
 the op's speed. Each row times many calls back to back on a small shape (the kernel's own work is
-negligible), one synchronisation at the end of each run, and reports the best run's µs per call;
+negligible), in 50 runs with one synchronisation at the end of each, and reports the best run's µs per call;
 the layers, outermost first:
 
 - public+grad:  the public function on inputs that require grad (checks, dispatch, autograd record)
@@ -18,7 +18,7 @@ the layers, outermost first:
 
 The goal (issue 14): the public call at most 10 µs of host time over the custom op on a GPU.
 
-    python -m bench.profile_dispatch [--calls 500] [--ops reparameterize corrupt_encode]
+    python -m bench.profile_dispatch [--calls 500] [--ops reparameterize corrupt_encode] [--threads 1]
 """
 
 from __future__ import annotations
@@ -40,9 +40,10 @@ from fastgen.ops.reparameterize import OP as REPARAMETERIZE
 SEED = 3
 
 
-def per_call(fn, calls: int, repeats: int = 5) -> float:
+def per_call(fn, calls: int, repeats: int = 50) -> float:
     """The best of ``repeats`` runs of ``calls // repeats`` calls: the least disturbed by other
-    processes (on a shared machine a run's mean can be several times its best)."""
+    processes (on a shared machine a run's mean can be several times its best, and short runs
+    are the likeliest to fit between two preemptions)."""
     for _ in range(20):
         fn()
     synchronize()
@@ -150,7 +151,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--ops", nargs="*", help="only these ops (default: every op)")
+    parser.add_argument("--threads", type=int, help="torch's CPU threads (1: no parallel region waits for a busy core)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     where = device()
     print(f"device: {device_name()}; µs of host time per call (shapes: bench/profile_dispatch.py _inputs)")
     t = _inputs(where)

@@ -142,13 +142,15 @@ def test_an_explicit_seed_replays_its_own_stream_under_capture(backend):
             out = call()
         graph.replay()
         expected = _random_calls("torch", seed=11)[name]()
-        atol = 0 if name == "corrupt_encode" else 3 * 4 * 6 * 2**-23  # Box-Muller: a few ulp of eps
-        torch.testing.assert_close(out, expected, rtol=1e-5 if atol else 1e-6, atol=atol or 1e-6)
+        # reparameterize: Box-Muller's log/cos differ by a few ulp of eps (|eps| < 6) between math
+        # libraries, times std <= 3; corrupt_encode: the same mask, its GEMM summed in another order
+        atol = 3 * 4 * 6 * 2**-23 if name == "reparameterize" else 1e-6
+        torch.testing.assert_close(out, expected, rtol=1e-5, atol=atol)
 
 
 @cuda
 @needs_gpu
-@random_backends
+@gpu_backends
 def test_random_ops_under_torch_compile_reduce_overhead_draw_new_noise(backend):
     """torch.compile(mode="reduce-overhead") captures the op in CUDA graphs: successive calls still
     draw new noise (on the cuda backend, the eager call's noise from the same generator state)."""
