@@ -19,6 +19,7 @@ the layers, outermost first:
 The goal (issue 14): the public call at most 10 µs of host time over the custom op on a GPU.
 
     python -m bench.profile_dispatch [--calls 500] [--ops reparameterize corrupt_encode] [--threads 1]
+                                     [--shape 128 32]
 """
 
 from __future__ import annotations
@@ -76,15 +77,15 @@ def _under_device(where: torch.device, launch) -> None:
         launch.kernel[launch.grid](*launch.args, **launch.constexprs)
 
 
-def _inputs(where: torch.device) -> dict:
+def _inputs(where: torch.device, shape: tuple[int, int]) -> dict:
     generator = torch.Generator().manual_seed(0)
 
     def randn(*shape):
         return torch.randn(*shape, generator=generator).to(where)
 
     return {
-        "mu": randn(128, 32),
-        "logvar": randn(128, 32),
+        "mu": randn(*shape),
+        "logvar": randn(*shape),
         "x": torch.rand(8, 16, generator=generator).to(where),
         "weight": randn(16, 8),
         "bias": randn(8),
@@ -151,13 +152,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--ops", nargs="*", help="only these ops (default: every op)")
+    parser.add_argument("--shape", type=int, nargs=2, default=(128, 32), help="reparameterize's [rows, d]")
     parser.add_argument("--threads", type=int, help="torch's CPU threads (1: no parallel region waits for a busy core)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     where = device()
     print(f"device: {device_name()}; µs of host time per call (shapes: bench/profile_dispatch.py _inputs)")
-    t = _inputs(where)
+    t = _inputs(where, tuple(args.shape))
     g = _grad(t)
     plain = per_call(lambda: _plain(t["mu"], t["logvar"]), args.calls)
     print(f"{'plain eager':22} {'reparameterize':22} {'':8} {plain * 1e6:9.1f}")
