@@ -74,3 +74,29 @@ def test_broadcast_grad_z_is_not_materialised(backend_name):
     want = torch.autograd.grad((z * full).sum() + kl.sum(), (mu, logvar))
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, rtol=1e-6, atol=1e-6)
+
+
+def test_without_a_seed_triton_reads_a_device_key_and_its_backward_reads_it_again():
+    """What a GPU call without a seed does, run here on the Triton kernels directly (on CPU tensors
+    under the interpreter): the forward loads (seed, base) from a tensor drawn by torch's generator
+    on the tensors' device and returns it; z and the gradients are the reference's for that key,
+    and the reference draws the same key from the same generator state."""
+    from fastgen.ops import philox
+    from fastgen.ops.reparameterize import OP
+
+    if "triton" not in fastgen.available_backends():
+        pytest.skip("triton is not usable here")
+    mu, logvar = _inputs((5, 9), device_for("triton"))
+    torch.manual_seed(8)
+    z, kl, rng_state = OP.custom_ops["triton"](mu, logvar, None, None)
+    seed, base = rng_state.tolist()
+    assert base != 0  # both numbers are drawn (an explicit seed has base 0)
+    eps = philox.normal(seed, base + torch.arange(45).view(5, 9)).to(mu.device)
+    std = torch.exp(0.5 * logvar.detach())
+    torch.testing.assert_close(z.detach(), mu.detach() + std * eps, rtol=1e-5, atol=3 * 4 * 6 * 2**-23)
+    grad_mu, grad_logvar = torch.autograd.grad(z.sum(), (mu, logvar))
+    torch.testing.assert_close(grad_mu, torch.ones_like(mu))
+    torch.testing.assert_close(grad_logvar, 0.5 * eps * std, rtol=1e-5, atol=2 * 4 * 6 * 2**-23)
+    torch.manual_seed(8)
+    z_reference, _ = fastgen.ops.reference.reparameterize.reparameterize(mu, logvar, None, None)
+    torch.testing.assert_close(z.detach(), z_reference.detach(), rtol=1e-5, atol=3 * 4 * 6 * 2**-23)
