@@ -13,7 +13,15 @@
 #endif
 
 TORCH_LIBRARY(fastgen, m) {
-  // Philox4x32-10 streams (tests and users who want the same numbers as the kernels).
+  // The random ops (corrupt_encode, reparameterize) draw element i of their call as number
+  // base + i of the Philox stream keyed by seed (csrc/common/philox.h, PhiloxKey). Given a seed,
+  // base = 0. Without one (CUDA kernels only; fastgen.ops draws a CPU call's seed from torch's
+  // CPU generator), the kernel takes torch's CUDA generator's seed and an offset it reserves, as
+  // torch's own random kernels do, so that a CUDA graph draws new numbers at every replay. The
+  // forward returns the (seed, base) it used as rng_state, two int64 on the op's device, and
+  // the backward draws the same numbers again from it, with no host read.
+  // Philox4x32-10 streams (tests and users who want the same numbers as the kernels): element i is
+  // number offsets[i] of the stream keyed by seed.
   m.def("philox_uniform(Tensor offsets, int seed) -> Tensor");
   m.def("philox_normal(Tensor offsets, int seed) -> Tensor");
 
@@ -22,10 +30,10 @@ TORCH_LIBRARY(fastgen, m) {
   // mask again and returns (grad_x, grad_weight, grad_bias). grad_x is computed only when
   // grad_x_needed (a DAE's input is data: its GEMM would be a third of the backward for nothing);
   // otherwise it is an empty tensor of shape [0].
-  m.def("corrupt_encode(Tensor x, Tensor weight, Tensor bias, float corruption, int seed) -> Tensor");
+  m.def("corrupt_encode(Tensor x, Tensor weight, Tensor bias, float corruption, int? seed) -> (Tensor, Tensor)");
   m.def(
-      "_corrupt_encode_backward(Tensor grad_h, Tensor h, Tensor x, Tensor weight, float corruption, int seed, "
-      "bool grad_x_needed) -> (Tensor, Tensor, Tensor)");
+      "_corrupt_encode_backward(Tensor grad_h, Tensor h, Tensor x, Tensor weight, float corruption, "
+      "Tensor rng_state, bool grad_x_needed) -> (Tensor, Tensor, Tensor)");
 
   // Least-squares GAN losses, each with the gradient of the loss in its inputs from the same
   // pass: (loss, dloss/d_real, dloss/d_fake) and (loss, dloss/d_fake).
@@ -34,11 +42,11 @@ TORCH_LIBRARY(fastgen, m) {
 
   // VAE: z = mu + exp(logvar/2) * eps and the per-row KL to N(0, I). eps is drawn from
   // Philox(seed, element offset) unless given.
-  m.def("reparameterize(Tensor mu, Tensor logvar, Tensor? eps, int seed) -> (Tensor, Tensor)");
+  m.def("reparameterize(Tensor mu, Tensor logvar, Tensor? eps, int? seed) -> (Tensor, Tensor, Tensor)");
   // grad_z: the shape of mu, or one element standing for a broadcast value (the grad of z.sum()).
   m.def(
       "_reparameterize_backward(Tensor grad_z, Tensor grad_kl, Tensor mu, Tensor logvar, "
-      "Tensor? eps, int seed) -> (Tensor, Tensor)");
+      "Tensor? eps, Tensor rng_state) -> (Tensor, Tensor)");
 
   // Metrics: unbiased covariance of x [B, N, d] -> [B, d, d], and the shifted moments that
   // streaming statistics accumulate: sum_i (x_i - shift) [B, d] and sum_i (x_i - shift)(x_i - shift)^T.

@@ -27,6 +27,7 @@ import torch
 from fastgen import _extension
 
 NAMES = ("torch", "cpp", "cuda", "triton")
+EXTENSION = ("cpp", "cuda")  # the backends fastgen._C serves, from one op per name
 AUTO = "auto"
 GPU_ORDER = ("cuda", "triton", "torch")
 CPU_ORDER = ("cpp", "torch")

@@ -99,7 +99,8 @@ phase environment 60 0 bash -c environment
 phase install 300 1 bash -c install
 phase info 30 1 bash -c 'installed_fastgen info'
 phase selftest 120 1 bash -c 'installed_fastgen selftest'
-phase cuda-tests 90 1 "$PYTHON" -m pytest -q -m cuda tests/
+# (CUDA-graph capture of the random ops and a reduce-overhead compilation among them: 150 s)
+phase cuda-tests 150 1 "$PYTHON" -m pytest -q -m cuda tests/
 phase op-tests 180 1 "$PYTHON" -m pytest -q tests/ops -k "cuda or triton"
 # Every row of the op benchmarks runs on the GPU: eager and compiled references, cuda, triton;
 # then the item-5 comparisons timed interleaved (bench_side_by_side.py: its table ends the log).

@@ -1,11 +1,16 @@
 // Host/device helpers for the .cu files: kept free of ATen so that nvcc compiles them quickly.
 #pragma once
 
+#include <ATen/cuda/PhiloxUtils.cuh>
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <tuple>
+
+#include "common/philox.h"
+#include "common/philox_source.h"
 
 namespace fastgen {
 
@@ -34,6 +39,20 @@ __device__ inline T block_sum(T value) {
     value = warp_sum(value);
   }
   return value;
+}
+
+// The key of this call (see PhiloxSource). Every thread calls it; thread 0 of block 0 records it.
+__device__ inline PhiloxKey philox_key(const PhiloxSource& source) {
+  if (source.recorded != nullptr) {
+    return {static_cast<uint64_t>(source.recorded[0]), static_cast<uint64_t>(source.recorded[1])};
+  }
+  const auto unpacked = at::cuda::philox::unpack(source.state);
+  const PhiloxKey key{std::get<0>(unpacked), std::get<1>(unpacked)};
+  if (source.record != nullptr && blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) {
+    source.record[0] = static_cast<int64_t>(key.seed);
+    source.record[1] = static_cast<int64_t>(key.base);
+  }
+  return key;
 }
 
 inline unsigned ceil_div(int64_t a, int64_t b) { return static_cast<unsigned>((a + b - 1) / b); }

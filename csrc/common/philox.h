@@ -22,6 +22,15 @@ struct Philox4 {
   uint32_t x, y, z, w;
 };
 
+// A call's place in the stream: the key and the stream offset of the call's element 0, so that
+// element i of the call is element base + i of the stream. An explicit seed draws from the start
+// of its stream (base 0, the same numbers on every backend); a CUDA kernel without one takes the
+// seed of torch's CUDA generator and the offset the generator reserved for the call.
+struct PhiloxKey {
+  uint64_t seed;
+  uint64_t base;
+};
+
 C10_HOST_DEVICE inline uint32_t mulhi32(uint32_t a, uint32_t b) {
 #if defined(__CUDA_ARCH__)
   return __umulhi(a, b);

@@ -113,7 +113,7 @@ void masked_gradient(const acc_t* g, const uint8_t* kept, int64_t n, scalar_t* g
 // The rows [r0, r0 + rows) of x~ into tile and (unless keep_tile is null) their mask into
 // keep_tile, in parallel over rows, each row's uniforms drawn a Philox block at a time.
 template <typename scalar_t, typename acc_t>
-void mask_rows(const scalar_t* x, int64_t n_visible, int64_t r0, int64_t rows, uint64_t seed, float corruption,
+void mask_rows(const scalar_t* x, int64_t n_visible, int64_t r0, int64_t rows, const PhiloxKey& key, float corruption,
                acc_t* tile, uint8_t* keep_tile) {
   at::parallel_for(0, rows, kRowsPerTask, [&](int64_t begin, int64_t end) {
     float uniforms[kPhiloxBlock];
@@ -121,7 +121,7 @@ void mask_rows(const scalar_t* x, int64_t n_visible, int64_t r0, int64_t rows, u
       const int64_t r = r0 + i;
       for (int64_t j0 = 0; j0 < n_visible; j0 += kPhiloxBlock) {
         const int64_t count = std::min(kPhiloxBlock, n_visible - j0);
-        philox_uniform_block(seed, static_cast<uint64_t>(r * n_visible + j0), count, uniforms);
+        philox_uniform_block(key.seed, key.base + static_cast<uint64_t>(r * n_visible + j0), count, uniforms);
         const int64_t at = i * n_visible + j0;
         mask_block(x + r * n_visible + j0, uniforms, corruption, count, tile + at,
                    keep_tile != nullptr ? keep_tile + at : nullptr);
@@ -133,12 +133,12 @@ void mask_rows(const scalar_t* x, int64_t n_visible, int64_t r0, int64_t rows, u
 // A view of `rows` rows of a transient [kChunkRows, cols] tile.
 at::Tensor rows_of(const at::Tensor& tile, int64_t rows) { return tile.narrow(0, 0, rows); }
 
-at::Tensor forward_cpu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double corruption,
-                       int64_t seed) {
+std::tuple<at::Tensor, at::Tensor> forward_cpu(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                               double corruption, std::optional<int64_t> seed) {
   const auto [n, n_visible, n_hidden] = check_forward(x, weight, bias, corruption);
   const at::Tensor w = weight.to(acc_dtype(x));  // no copy for float32 and float64
   at::Tensor h = at::empty({n, n_hidden}, x.options());
-  const uint64_t key = seed_bits(seed);
+  const PhiloxKey key = cpu_key(seed, "corrupt_encode");
   const float c = static_cast<float>(corruption);
   const int64_t chunk = std::min(kChunkRows, n);
 
@@ -160,19 +160,20 @@ at::Tensor forward_cpu(const at::Tensor& x, const at::Tensor& weight, const at::
       });
     }
   });
-  return h;
+  return {h, cpu_record(key)};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(const at::Tensor& grad_h, const at::Tensor& h,
                                                             const at::Tensor& x, const at::Tensor& weight,
-                                                            double corruption, int64_t seed, bool grad_x_needed) {
+                                                            double corruption, const at::Tensor& rng_state,
+                                                            bool grad_x_needed) {
   const auto [n, n_visible, n_hidden] = check_backward(grad_h, h, x, weight, corruption);
   const at::Tensor w = weight.to(acc_dtype(x));
   const at::TensorOptions acc_options = w.options();
   at::Tensor grad_x = grad_x_needed ? at::empty_like(x) : at::empty({0}, x.options());
   at::Tensor grad_w = at::empty({n_visible, n_hidden}, acc_options);
   at::Tensor grad_b = at::zeros({n_hidden}, acc_options);
-  const uint64_t key = seed_bits(seed);
+  const PhiloxKey key = cpu_recorded_key(rng_state, x);
   const float c = static_cast<float>(corruption);
   const int64_t chunk = std::max<int64_t>(1, std::min(kChunkRows, n));
   if (n == 0) grad_w.zero_();

@@ -77,9 +77,9 @@ inline void store(const float* values, int64_t n, scalar_t* dst) {
 }
 
 template <typename scalar_t>
-inline const float* noise_block(const scalar_t* eps, uint64_t seed, int64_t base, int64_t n, float* buffer) {
+inline const float* noise_block(const scalar_t* eps, const PhiloxKey& key, int64_t base, int64_t n, float* buffer) {
   if (eps != nullptr) return as_float(eps + base, n, buffer);
-  philox_normal_block(seed, static_cast<uint64_t>(base), n, buffer);
+  philox_normal_block(key.seed, key.base + static_cast<uint64_t>(base), n, buffer);
   return buffer;
 }
 
@@ -87,7 +87,7 @@ int64_t grain_rows(int64_t d) { return std::max<int64_t>(1, 32768 / std::max<int
 
 template <typename scalar_t>
 void forward_rows(const scalar_t* mu, const scalar_t* logvar, const scalar_t* eps, scalar_t* z, scalar_t* kl,
-                  int64_t rows, int64_t d, uint64_t seed) {
+                  int64_t rows, int64_t d, const PhiloxKey& key) {
   at::parallel_for(0, rows, grain_rows(d), [&](int64_t row_begin, int64_t row_end) {
     float mu_buf[kPhiloxBlock], lv_buf[kPhiloxBlock], noise_buf[kPhiloxBlock], z_buf[kPhiloxBlock];
     float kl_terms[kPhiloxBlock];
@@ -96,7 +96,7 @@ void forward_rows(const scalar_t* mu, const scalar_t* logvar, const scalar_t* ep
       for (int64_t j0 = 0; j0 < d; j0 += kPhiloxBlock) {
         const int64_t n = std::min(kPhiloxBlock, d - j0);
         const int64_t base = row * d + j0;
-        const float* noise = noise_block(eps, seed, base, n, noise_buf);
+        const float* noise = noise_block(eps, key, base, n, noise_buf);
         float* z_out = float_out(z + base, z_buf);
         forward_block(as_float(mu + base, n, mu_buf), as_float(logvar + base, n, lv_buf), noise, z_out, kl_terms, n);
         store(z_out, n, z + base);
@@ -110,7 +110,7 @@ void forward_rows(const scalar_t* mu, const scalar_t* logvar, const scalar_t* ep
 template <typename scalar_t>
 void backward_rows(const scalar_t* grad_z, int64_t gz_stride, const scalar_t* grad_kl, const scalar_t* mu,
                    const scalar_t* logvar, const scalar_t* eps, scalar_t* grad_mu, scalar_t* grad_logvar, int64_t rows,
-                   int64_t d, uint64_t seed) {
+                   int64_t d, const PhiloxKey& key) {
   at::parallel_for(0, rows, grain_rows(d), [&](int64_t row_begin, int64_t row_end) {
     float gz_buf[kPhiloxBlock], mu_buf[kPhiloxBlock], lv_buf[kPhiloxBlock], noise_buf[kPhiloxBlock];
     float gmu_buf[kPhiloxBlock], glv_buf[kPhiloxBlock];
@@ -120,7 +120,7 @@ void backward_rows(const scalar_t* grad_z, int64_t gz_stride, const scalar_t* gr
       for (int64_t j0 = 0; j0 < d; j0 += kPhiloxBlock) {
         const int64_t n = std::min(kPhiloxBlock, d - j0);
         const int64_t base = row * d + j0;
-        const float* noise = noise_block(eps, seed, base, n, noise_buf);
+        const float* noise = noise_block(eps, key, base, n, noise_buf);
         float* gmu_out = float_out(grad_mu + base, gmu_buf);
         float* glv_out = float_out(grad_logvar + base, glv_buf);
         const float* gz = gz_stride ? as_float(grad_z + base, n, gz_buf) : gz_buf;
@@ -136,13 +136,13 @@ void backward_rows(const scalar_t* grad_z, int64_t gz_stride, const scalar_t* gr
 // float64 (gradcheck): the same shared math in double, element by element (overloads of the
 // templates above, chosen by overload resolution).
 void forward_rows(const double* mu, const double* logvar, const double* eps, double* z, double* kl,
-                         int64_t rows, int64_t d, uint64_t seed) {
+                         int64_t rows, int64_t d, const PhiloxKey& key) {
   at::parallel_for(0, rows, grain_rows(d), [&](int64_t row_begin, int64_t row_end) {
     for (int64_t row = row_begin; row < row_end; ++row) {
       double kl_sum = 0.0;
       for (int64_t j = 0; j < d; ++j) {
         const int64_t i = row * d + j;
-        const double noise = eps ? eps[i] : philox_normal(seed, static_cast<uint64_t>(i));
+        const double noise = eps ? eps[i] : philox_normal(key.seed, key.base + static_cast<uint64_t>(i));
         const auto r = forward<double>(mu[i], logvar[i], noise);
         z[i] = r.z;
         kl_sum += r.kl_term;
@@ -154,12 +154,12 @@ void forward_rows(const double* mu, const double* logvar, const double* eps, dou
 
 void backward_rows(const double* grad_z, int64_t gz_stride, const double* grad_kl, const double* mu,
                    const double* logvar, const double* eps, double* grad_mu, double* grad_logvar, int64_t rows,
-                   int64_t d, uint64_t seed) {
+                   int64_t d, const PhiloxKey& key) {
   at::parallel_for(0, rows, grain_rows(d), [&](int64_t row_begin, int64_t row_end) {
     for (int64_t row = row_begin; row < row_end; ++row) {
       for (int64_t j = 0; j < d; ++j) {
         const int64_t i = row * d + j;
-        const double noise = eps ? eps[i] : philox_normal(seed, static_cast<uint64_t>(i));
+        const double noise = eps ? eps[i] : philox_normal(key.seed, key.base + static_cast<uint64_t>(i));
         const auto g = backward<double>(grad_z[i * gz_stride], grad_kl[row], mu[i], logvar[i], noise);
         grad_mu[i] = g.grad_mu;
         grad_logvar[i] = g.grad_logvar;
@@ -173,29 +173,33 @@ const T* optional_ptr(const std::optional<at::Tensor>& t) {
   return t ? t->data_ptr<T>() : nullptr;
 }
 
-std::tuple<at::Tensor, at::Tensor> forward_cpu(const at::Tensor& mu, const at::Tensor& logvar,
-                                               const std::optional<at::Tensor>& eps, int64_t seed) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor> forward_cpu(const at::Tensor& mu, const at::Tensor& logvar,
+                                                           const std::optional<at::Tensor>& eps,
+                                                           std::optional<int64_t> seed) {
   const Layout layout = check_forward(mu, logvar, eps);
+  const PhiloxKey key = cpu_key(seed, "reparameterize");
   at::Tensor z = at::empty_like(mu);
   at::Tensor kl = empty_kl(mu);
   FASTGEN_DISPATCH_FLOATING(mu.scalar_type(), "reparameterize_cpu", [&] {
     // Overload resolution picks the double version for float64, the block template otherwise.
     forward_rows(mu.data_ptr<scalar_t>(), logvar.data_ptr<scalar_t>(), optional_ptr<scalar_t>(eps),
-                 z.data_ptr<scalar_t>(), kl.data_ptr<scalar_t>(), layout.rows, layout.d, seed_bits(seed));
+                 z.data_ptr<scalar_t>(), kl.data_ptr<scalar_t>(), layout.rows, layout.d, key);
   });
-  return {z, kl};
+  return {z, kl, cpu_record(key)};
 }
 
 std::tuple<at::Tensor, at::Tensor> backward_cpu(const at::Tensor& grad_z, const at::Tensor& grad_kl,
                                                 const at::Tensor& mu, const at::Tensor& logvar,
-                                                const std::optional<at::Tensor>& eps, int64_t seed) {
+                                                const std::optional<at::Tensor>& eps,
+                                                const at::Tensor& rng_state) {
   const Layout layout = check_backward(grad_z, grad_kl, mu, logvar, eps);
+  const PhiloxKey key = cpu_recorded_key(rng_state, mu);
   at::Tensor grad_mu = at::empty_like(mu);
   at::Tensor grad_logvar = at::empty_like(mu);
   FASTGEN_DISPATCH_FLOATING(mu.scalar_type(), "reparameterize_backward_cpu", [&] {
     backward_rows(grad_z.data_ptr<scalar_t>(), layout.grad_z_stride, grad_kl.data_ptr<scalar_t>(), mu.data_ptr<scalar_t>(),
                   logvar.data_ptr<scalar_t>(), optional_ptr<scalar_t>(eps), grad_mu.data_ptr<scalar_t>(),
-                  grad_logvar.data_ptr<scalar_t>(), layout.rows, layout.d, seed_bits(seed));
+                  grad_logvar.data_ptr<scalar_t>(), layout.rows, layout.d, key);
   });
   return {grad_mu, grad_logvar};
 }

@@ -61,7 +61,8 @@ class OpDescription:
     setup_context, backward: the autograd formula (``torch.library.register_autograd``);
         ``backward(ctx, backward_op, *grads)`` gets the backend's backward op, or None when
         ``backward_fake`` is None (then ``backward`` is a differentiable PyTorch function).
-        None for an op without gradients.
+        None for an op without gradients. fastgen._C may register the same formula in C++ for
+        its op (``csrc/<op>/<op>_autograd.cpp``); then only the Triton op gets this one.
     backward_fake: the backward op's fake; given when the backward is an op of its own.
     double_backward: True when differentiating the backward gives the reference's second
         derivatives (tested); False refuses it with an error naming the op (the backward op
@@ -95,6 +96,10 @@ class Op:
     capabilities: dict[str, Capabilities] = field(default_factory=dict)
     custom_ops: dict[str, torch._ops.OpOverload] = field(default_factory=dict)
     backward_ops: dict[str, torch._ops.OpOverload] = field(default_factory=dict)
+    # (backend asked for, device type, whether Triton is interpreted, the tensors' dtypes) -> the
+    # implementation ``select`` chose for it: everything a refusal depends on, so that a call
+    # pays for one lookup instead of re-deriving the choice (bench/profile_dispatch.py).
+    chosen: dict[tuple, Callable] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -109,8 +114,14 @@ class Op:
 
     def __call__(self, *args, backend: str | None = None):
         """Run the op on the backend chosen for these arguments (see ``fastgen.backends.select``)."""
-        device = [a.device for a in args if isinstance(a, torch.Tensor)][0]
-        impl = backends.select(self.name, self.implementations, device, backend, lambda b: self.refusals(b, args))
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        device = tensors[0].device
+        choice = backends.requested(backend)
+        key = (choice, device.type, backends.triton_interpreted(), *[t.dtype for t in tensors])
+        impl = self.chosen.get(key)
+        if impl is None:
+            impl = backends.select(self.name, self.implementations, device, choice, lambda b: self.refusals(b, args))
+            self.chosen[key] = impl
         return impl(*args)
 
 
@@ -136,6 +147,14 @@ def _find(backend: str, description: OpDescription):
         )
         return None
     return forward, backward
+
+
+def _has_compiled_autograd(backend: str, forward) -> bool:
+    """Whether fastgen._C registers the op's autograd in C++ (csrc/common/autograd.h): then its
+    formula and its double-backward refusal are there, and nothing is registered from Python.
+    (A Triton op has an Autograd kernel from torch.library.custom_op itself, which raises until a
+    formula is registered: only fastgen._C's ops are asked.)"""
+    return backend in backends.EXTENSION and torch._C._dispatch_has_kernel_for_dispatch_key(forward.name(), "Autograd")
 
 
 def _register_autograd(description: OpDescription, forward, backward_op) -> None:
@@ -172,11 +191,12 @@ def register(description: OpDescription) -> Op:
         if forward not in registered:  # cpp and cuda share fastgen._C's op
             registered.add(forward)
             torch.library.register_fake(forward)(description.fake)
+            compiled_autograd = _has_compiled_autograd(backend, forward)
             if backward_op is not None:
                 torch.library.register_fake(backward_op)(description.backward_fake)
-                if not description.double_backward:
+                if not description.double_backward and not compiled_autograd:
                     _refuse_double_backward(f"fastgen::{description.name}", backward_op)
-            if description.backward is not None:
+            if description.backward is not None and not compiled_autograd:
                 _register_autograd(description, forward, backward_op)
         op.capabilities[backend] = capabilities
         op.custom_ops[backend] = forward

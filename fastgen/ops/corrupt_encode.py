@@ -6,8 +6,9 @@ Autoencoders", ICML 2008):
     h       = sigmoid((x * keep) @ weight + bias)
 
 The mask is drawn inside the kernels from the Philox stream (seed, element offset of x) and
-drawn again in backward: neither the mask nor the corrupted input x~ is stored; autograd keeps
-x, weight and the output h. With dpre = grad_h * h * (1 - h):
+drawn again in backward from the (seed, base) pair the forward returns as two int64 on the device
+(rng_state): neither the mask nor the corrupted input x~ is stored; autograd keeps x, weight, the
+output h and that pair. With dpre = grad_h * h * (1 - h):
 
     grad_weight = x~^T dpre,   grad_bias = sum_i dpre_i,   grad_x = (dpre weight^T) * keep
 """
@@ -24,29 +25,36 @@ __all__ = ["corrupt_encode"]
 
 
 def _fake(x, weight, bias, corruption, seed):
-    return x.new_empty((x.shape[0], weight.shape[1]))
+    return x.new_empty((x.shape[0], weight.shape[1])), x.new_empty((2,), dtype=torch.int64)
 
 
-def _fake_backward(grad_h, h, x, weight, corruption, seed, grad_x_needed):
+def _fake_backward(grad_h, h, x, weight, corruption, rng_state, grad_x_needed):
     grad_x = torch.empty_like(x) if grad_x_needed else x.new_empty((0,))
     return grad_x, torch.empty_like(weight), weight.new_empty(weight.shape[1:])
 
 
 def _setup_context(ctx, inputs, output):
-    x, weight, _bias, corruption, seed = inputs
-    ctx.save_for_backward(x, weight, output)
-    ctx.corruption, ctx.seed = corruption, seed
+    x, weight, _bias, corruption, _seed = inputs
+    h, rng_state = output
+    ctx.save_for_backward(x, weight, h, rng_state)
+    ctx.corruption = corruption
 
 
-def _backward(ctx, backward_op, grad_h):
-    """The backward op redraws the mask from the seed instead of reading a stored one, and
-    computes grad_x only when x needs it (a DAE's input is data: that GEMM is a third of the work)."""
-    x, weight, h = ctx.saved_tensors
+def _backward(ctx, backward_op, grad_h, _grad_rng_state):
+    """The backward op redraws the mask from the forward's rng_state instead of reading a stored
+    one, and computes grad_x only when x needs it (a DAE's input is data: that GEMM is a third of
+    the work)."""
+    x, weight, h, rng_state = ctx.saved_tensors
     grad_x_needed = ctx.needs_input_grad[0]
     grad_x, grad_weight, grad_bias = backward_op(
-        grad_h.contiguous(), h, x, weight, ctx.corruption, ctx.seed, grad_x_needed
+        grad_h.contiguous(), h, x, weight, ctx.corruption, rng_state, grad_x_needed
     )
     return grad_x if grad_x_needed else None, grad_weight, grad_bias, None, None
+
+
+def _public(outputs):
+    """h: the custom op's rng_state output is for its backward only."""
+    return outputs[0]
 
 
 def _triton():
@@ -65,6 +73,7 @@ OP = register(
         backward=_backward,
         backward_fake=_fake_backward,
         double_backward=False,
+        result=_public,
     )
 )
 
@@ -86,7 +95,9 @@ def corrupt_encode(
             reference; each backend's dtypes: ``OP.capabilities``). Strided inputs are copied.
         corruption: the masking level c, 0 <= c < 1.
         seed: Philox seed of the mask (element (i, j) is dropped when
-            philox_uniform(seed, i * n_visible + j) < c); drawn from torch's generator when None.
+            philox_uniform(seed, i * n_visible + j) < c). When None, drawn from torch's generator
+            of x's device (``fastgen.ops.seeds``): on a GPU on the device, so that a CUDA graph
+            captured around the call draws a new mask at every replay.
         backend: "torch", "cpp", "cuda", "triton" or "auto" (see ``fastgen.backends``).
 
     Returns:
@@ -110,5 +121,5 @@ def corrupt_encode(
     _checks.same_device(bias, "bias", x, "x")
     if isinstance(corruption, bool) or not isinstance(corruption, (int, float)) or not 0.0 <= corruption < 1.0:
         raise ValueError(f"corruption must be a number with 0 <= corruption < 1, got {corruption!r}")
-    seed = seeds.resolve(seed)
+    seed = seeds.resolve(seed, x.device)
     return OP(x.contiguous(), weight.contiguous(), bias.contiguous(), float(corruption), seed, backend=backend)

@@ -33,6 +33,13 @@ def draw_seed(generator: torch.Generator | None = None) -> int:
     return int(torch.randint(0, 2**62, (), generator=generator).item())
 
 
+def draw_key(device: torch.device) -> torch.Tensor:
+    """A call's (seed, base) drawn on ``device`` by torch's generator of that device, as two int64:
+    what the Triton kernels and the reference use on a GPU when no seed is given. No host read, and
+    torch.randint is graph-safe: a CUDA graph captured around it draws a new pair at every replay."""
+    return torch.randint(0, 2**62, (2,), device=device)
+
+
 def _mul_const(word: torch.Tensor, const: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(hi, lo) 32-bit halves of word * const for uint32 word (int64 tensor) and constant."""
     const_hi, const_lo = const >> 16, const & 0xFFFF
@@ -43,9 +50,11 @@ def _mul_const(word: torch.Tensor, const: int) -> tuple[torch.Tensor, torch.Tens
     return hi, lo
 
 
-def philox4x32_10(seed: int, offsets: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """The four uint32 words (as int64 tensors) of Philox(seed, offsets)."""
-    seed = check_seed(seed)
+def philox4x32_10(seed: int | torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The four uint32 words (as int64 tensors) of Philox(seed, offsets); ``seed`` an int, or a
+    0-d int64 tensor on the device of ``offsets`` (a key drawn there, see ``draw_key``)."""
+    if not isinstance(seed, torch.Tensor):
+        seed = check_seed(seed)
     offsets = offsets.to(torch.int64)
     k0, k1 = seed & _MASK32, (seed >> 32) & _MASK32
     c0 = offsets & _MASK32
@@ -74,14 +83,14 @@ def _counters_and_lanes(offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return (offsets >> 2) & (2**62 - 1), offsets & 3
 
 
-def uniform(seed: int, offsets: torch.Tensor) -> torch.Tensor:
+def uniform(seed: int | torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     """U[0, 1) float32 numbers: element o is tl.rand4x(seed, o >> 2)[o & 3], bit for bit."""
     counters, lanes = _counters_and_lanes(offsets)
     words = torch.stack(philox4x32_10(seed, counters))
     return uint_to_uniform(words.gather(0, lanes.unsqueeze(0)).squeeze(0))
 
 
-def normal(seed: int, offsets: torch.Tensor) -> torch.Tensor:
+def normal(seed: int | torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     """N(0, 1) float32 numbers: element o is tl.randn4x(seed, o >> 2)[o & 3], Box-Muller on the
     word pair (0, 1) or (2, 3), the pair's cosine for even o and its sine for odd o."""
     counters, lanes = _counters_and_lanes(offsets)

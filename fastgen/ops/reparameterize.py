@@ -6,9 +6,10 @@ q(z|x) = N(mu, diag(exp(logvar))) and the prior N(0, I),
     z  = mu + exp(logvar / 2) * eps,                 eps ~ N(0, I)
     kl = -1/2 * sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j))      (per row; KL(q || p))
 
-One pass forward draws eps inside the kernel from the Philox stream (seed, element offset);
-the backward pass draws it again instead of storing it, and returns the gradients of mu and
-logvar through both z and kl in one pass. The extra memory is that of the outputs.
+One pass forward draws eps inside the kernel from the Philox stream (seed, element offset) and
+returns, besides z and kl, the (seed, base) it drew from as two int64 on the device (rng_state);
+the backward pass draws eps again from that pair instead of storing it, and returns the gradients
+of mu and logvar through both z and kl in one pass. The extra memory is that of the outputs.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ __all__ = ["reparameterize"]
 
 
 def _fake(mu, logvar, eps, seed):
-    return torch.empty_like(mu), mu.new_empty(mu.shape[:-1])
+    return torch.empty_like(mu), mu.new_empty(mu.shape[:-1]), mu.new_empty((2,), dtype=torch.int64)
 
 
-def _fake_backward(grad_z, grad_kl, mu, logvar, eps, seed):
+def _fake_backward(grad_z, grad_kl, mu, logvar, eps, rng_state):
     return torch.empty_like(mu), torch.empty_like(mu)
 
 
@@ -42,20 +43,24 @@ def _compact(grad_z: torch.Tensor | None, mu: torch.Tensor) -> torch.Tensor:
 
 
 def _setup_context(ctx, inputs, output):
-    mu, logvar, eps, seed = inputs
-    ctx.save_for_backward(mu, logvar, eps)
-    ctx.seed = seed
+    mu, logvar, eps, _seed = inputs
+    ctx.save_for_backward(mu, logvar, eps, output[2])
 
 
-def _backward(ctx, backward_op, grad_z, grad_kl):
-    """The backward op regenerates eps from the seed instead of reading a stored copy."""
-    mu, logvar, eps = ctx.saved_tensors
+def _backward(ctx, backward_op, grad_z, grad_kl, _grad_rng_state):
+    """The backward op regenerates eps from the forward's rng_state instead of reading a stored copy."""
+    mu, logvar, eps, rng_state = ctx.saved_tensors
     grad_z = _compact(grad_z, mu)
     grad_kl = mu.new_zeros(mu.shape[:-1]) if grad_kl is None else grad_kl.contiguous()
-    grad_mu, grad_logvar = backward_op(grad_z, grad_kl, mu, logvar, eps, ctx.seed)
+    grad_mu, grad_logvar = backward_op(grad_z, grad_kl, mu, logvar, eps, rng_state)
     # eps is usually a constant; if the caller made it require grad, dz/deps = std.
     grad_eps = grad_z * torch.exp(0.5 * logvar) if ctx.needs_input_grad[2] else None
     return grad_mu, grad_logvar, grad_eps, None
+
+
+def _public(outputs):
+    """(z, kl): the custom op's rng_state output is for its backward only."""
+    return outputs[0], outputs[1]
 
 
 def _triton():
@@ -74,6 +79,7 @@ OP = register(
         backward=_backward,
         backward_fake=_fake_backward,
         double_backward=False,
+        result=_public,
     )
 )
 
@@ -91,8 +97,10 @@ def reparameterize(
     Args:
         mu, logvar: ``[..., d]`` floating, same shape, dtype and device (each backend's dtypes:
             ``OP.capabilities``). Strided inputs are copied.
-        seed: the Philox seed of eps (eps of element i = philox_normal(seed, i) in row-major order);
-            drawn from torch's generator when None (see ``fastgen.ops.seeds.last_seed``).
+        seed: the Philox seed of eps (eps of element i = philox_normal(seed, i) in row-major order).
+            When None, drawn from torch's generator of mu's device (``fastgen.ops.seeds``): on a GPU
+            on the device, so that a CUDA graph captured around the call draws new eps at every
+            replay.
         eps: use this noise instead of drawing it (shape of mu).
         backend: "torch", "cpp", "cuda", "triton" or "auto" (see ``fastgen.backends``).
 
@@ -117,5 +125,5 @@ def reparameterize(
         _checks.same_shape(eps, "eps", mu, "mu")
         _checks.same_device(eps, "eps", mu, "mu")
         eps = eps.to(mu.dtype).contiguous()
-    seed = seeds.resolve(seed)
+    seed = seeds.resolve(seed, mu.device)
     return OP(mu.contiguous(), logvar.contiguous(), eps, seed, backend=backend)

@@ -119,7 +119,31 @@ def test_the_backward_op_without_grad_x_passes_opcheck(backend_name):
         pytest.skip("opcheck traces fake tensors, which the Triton interpreter cannot run")
     x, weight, bias, grad_h = make_inputs(5, 6, 4, device)
     h = torch.sigmoid(x @ weight + bias)
-    args = (grad_h, h, x, weight, 0.3, 11, False)
+    args = (grad_h, h, x, weight, 0.3, torch.tensor([11, 0], device=device), False)
     grad_x, grad_weight, _ = OP.backward_ops[backend_name](*args)
     assert grad_x.shape == (0,) and grad_weight.shape == weight.shape
     torch.library.opcheck(OP.backward_ops[backend_name], args, test_utils=("test_schema", "test_faketensor"))
+
+
+def test_without_a_seed_triton_reads_a_device_key_and_its_backward_reads_it_again():
+    """What a GPU call without a seed does, run here on the Triton kernels directly (on CPU tensors
+    under the interpreter): the mask comes from a (seed, base) tensor drawn on the tensors' device,
+    the forward returns it, and the backward draws the same mask from it (grad_x is zero exactly
+    where an input was dropped)."""
+    import fastgen
+    from fastgen.ops import philox
+    from fastgen.ops.corrupt_encode import OP
+
+    if "triton" not in fastgen.available_backends():
+        pytest.skip("triton is not usable here")
+    n, d = 7, 19
+    device = device_for("triton")
+    x = torch.ones(n, d, device=device).requires_grad_()
+    weight, bias = torch.eye(d, device=device), torch.zeros(d, device=device)
+    torch.manual_seed(4)
+    h, rng_state = OP.custom_ops["triton"](x, weight, bias, 0.5, None)
+    seed, base = rng_state.tolist()
+    keep = philox.uniform(seed, base + torch.arange(n * d).view(n, d)) >= 0.5
+    assert torch.equal(h.detach().cpu() > 0.6, keep)  # sigmoid(1) kept, sigmoid(0) dropped
+    (grad_x,) = torch.autograd.grad(h.sum(), (x,))
+    assert torch.equal(grad_x.cpu() != 0, keep)

@@ -45,7 +45,8 @@ def test_gradient_of_kl_alone_is_analytic(backend_name):
 
 
 def test_compiled_backends_store_no_noise_for_backward(backend_name):
-    """Backward regenerates eps: the only tensors saved for backward are the inputs themselves."""
+    """Backward regenerates eps: the tensors saved for backward are the inputs themselves and the
+    forward's rng_state, two int64 (seed, base) -- never eps."""
     if backend_name == "torch":
         pytest.skip("the reference lets autograd store what it needs")
     mu, logvar = _inputs((8, 16), device_for(backend_name))
@@ -58,7 +59,9 @@ def test_compiled_backends_store_no_noise_for_backward(backend_name):
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         reparameterize(mu, logvar, seed=2, backend=backend_name)
     assert saved, "nothing was saved: the op did not record its inputs"
-    assert {t.data_ptr() for t in saved} <= {mu.data_ptr(), logvar.data_ptr()}
+    rng_states = [t for t in saved if t.dtype == torch.int64]
+    assert len(rng_states) == 1 and rng_states[0].shape == (2,)
+    assert {t.data_ptr() for t in saved if t.dtype != torch.int64} <= {mu.data_ptr(), logvar.data_ptr()}
 
 
 def test_broadcast_grad_z_is_not_materialised(backend_name):
@@ -71,3 +74,29 @@ def test_broadcast_grad_z_is_not_materialised(backend_name):
     want = torch.autograd.grad((z * full).sum() + kl.sum(), (mu, logvar))
     for g, w in zip(got, want, strict=True):
         torch.testing.assert_close(g, w, rtol=1e-6, atol=1e-6)
+
+
+def test_without_a_seed_triton_reads_a_device_key_and_its_backward_reads_it_again():
+    """What a GPU call without a seed does, run here on the Triton kernels directly (on CPU tensors
+    under the interpreter): the forward loads (seed, base) from a tensor drawn by torch's generator
+    on the tensors' device and returns it; z and the gradients are the reference's for that key,
+    and the reference draws the same key from the same generator state."""
+    from fastgen.ops import philox
+    from fastgen.ops.reparameterize import OP
+
+    if "triton" not in fastgen.available_backends():
+        pytest.skip("triton is not usable here")
+    mu, logvar = _inputs((5, 9), device_for("triton"))
+    torch.manual_seed(8)
+    z, kl, rng_state = OP.custom_ops["triton"](mu, logvar, None, None)
+    seed, base = rng_state.tolist()
+    assert base != 0  # both numbers are drawn (an explicit seed has base 0)
+    eps = philox.normal(seed, base + torch.arange(45).view(5, 9)).to(mu.device)
+    std = torch.exp(0.5 * logvar.detach())
+    torch.testing.assert_close(z.detach(), mu.detach() + std * eps, rtol=1e-5, atol=3 * 4 * 6 * 2**-23)
+    grad_mu, grad_logvar = torch.autograd.grad(z.sum(), (mu, logvar))
+    torch.testing.assert_close(grad_mu, torch.ones_like(mu))
+    torch.testing.assert_close(grad_logvar, 0.5 * eps * std, rtol=1e-5, atol=2 * 4 * 6 * 2**-23)
+    torch.manual_seed(8)
+    z_reference, _ = fastgen.ops.reference.reparameterize.reparameterize(mu, logvar, None, None)
+    torch.testing.assert_close(z.detach(), z_reference.detach(), rtol=1e-5, atol=3 * 4 * 6 * 2**-23)

@@ -13,14 +13,18 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def noise(mu: torch.Tensor, seed: int) -> torch.Tensor:
-    """The eps of element i is Philox normal (seed, offset = i in row-major order)."""
+def noise(mu: torch.Tensor, seed: int | None) -> torch.Tensor:
+    """The eps of element i is Philox normal (seed, offset = i in row-major order); without a seed,
+    normal (key[0], key[1] + i) for a key drawn on mu's device (``philox.draw_key``)."""
     offsets = torch.arange(mu.numel(), device=mu.device, dtype=torch.int64).view(mu.shape)
+    if seed is None:
+        key = philox.draw_key(mu.device)
+        return philox.normal(key[0], key[1] + offsets)
     return philox.normal(seed, offsets)
 
 
 def reparameterize(
-    mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None, seed: int
+    mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None, seed: int | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """z = mu + exp(logvar / 2) * eps and kl = -1/2 sum_j (1 + logvar - mu^2 - exp(logvar)).
 

@@ -41,18 +41,6 @@ def on_device(device: torch.device) -> contextlib.AbstractContextManager:
     return torch.cuda.device(device)
 
 
-def refuse_graph_capture(op: str, device: torch.device) -> None:
-    """A random op bakes its Philox seed into the launch: a CUDA graph captured around it would
-    replay the same noise at every replay, so capturing it is an error rather than a silent
-    repeat. (Under torch.compile the Triton body is traced once and this check does not run at
-    replay; compile such ops without mode="reduce-overhead".)"""
-    if device.type == "cuda" and torch.cuda.is_current_stream_capturing():
-        raise RuntimeError(
-            f"fastgen::{op} cannot be captured in a CUDA graph: its Philox seed is fixed at launch, so every "
-            "replay would draw the same noise; call it outside the captured region"
-        )
-
-
 def meta(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """A tensor with a shape and dtype but no data, for planning launches ahead of time."""
     return torch.empty(shape, dtype=dtype, device="meta")

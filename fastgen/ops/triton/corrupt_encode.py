@@ -13,7 +13,9 @@ Every dot runs on float32 operands with input_precision="ieee" (no TF32), as the
 the C++ paths compute: float16/bfloat16 tiles are widened on load (exactly), dpre is float32.
 A native half-precision dot would be faster on tensor cores; it is left for when a GPU can
 measure it (the interpreter's bfloat16 dot is not exact, so it could not be tested here).
-Masking (corruption > 0) under CUDA-graph capture is refused: the seed is fixed at launch.
+The forward draws from (seed, base) = (seed, 0) for an explicit seed, or from a pair drawn on the
+device (a CUDA graph then draws a new mask at every replay), and records the pair in a device
+tensor from which both backward kernels draw the mask again (philox.forward_key / recorded_key).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ import triton
 import triton.language as tl
 from torch.library import triton_op
 
+from fastgen.ops import philox as stream
 from fastgen.ops._registry import Capabilities
 from fastgen.ops.triton import philox
-from fastgen.ops.triton._launch import AotCases, Launch, meta, refuse_graph_capture
+from fastgen.ops.triton._launch import AotCases, Launch, meta
 
 # Tiles are widened to float32 on load and every dot is a float32 IEEE dot; no float64.
 CAPABILITIES = Capabilities(
@@ -35,12 +38,12 @@ CAPABILITIES = Capabilities(
 
 
 @triton.jit
-def _masked_tile(x_ptr, rows, cols, n, n_visible, corruption, seed):
+def _masked_tile(x_ptr, rows, cols, n, n_visible, corruption, seed, base):
     """x~[rows, cols] in x's dtype (rows and cols are 2-D index blocks that broadcast)."""
     offsets = rows.to(tl.int64) * n_visible + cols
     inside = (rows < n) & (cols < n_visible)
     x = tl.load(x_ptr + offsets, mask=inside, other=0.0)
-    keep = philox.uniform(seed, offsets) >= corruption
+    keep = philox.uniform(seed, base + offsets) >= corruption
     return tl.where(keep, x, tl.zeros_like(x))
 
 
@@ -55,15 +58,17 @@ def _pre_gradient(grad_h_ptr, h_ptr, rows, cols, n, n_hidden):
 
 
 @triton.jit
-def _forward_kernel(x_ptr, w_ptr, b_ptr, h_ptr, n, n_visible, n_hidden, corruption, seed,
-                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):  # fmt: skip
+def _forward_kernel(x_ptr, w_ptr, b_ptr, h_ptr, state_ptr, n, n_visible, n_hidden, corruption, seed,
+                    SEED_IN_STATE: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                    BLOCK_K: tl.constexpr):  # fmt: skip
+    key, base = philox.forward_key(state_ptr, seed, SEED_IN_STATE)
     corruption = tl.cast(corruption, tl.float32)
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for k0 in range(0, n_visible, BLOCK_K):
         ks = k0 + tl.arange(0, BLOCK_K)
-        x = _masked_tile(x_ptr, rows[:, None], ks[None, :], n, n_visible, corruption, seed)
+        x = _masked_tile(x_ptr, rows[:, None], ks[None, :], n, n_visible, corruption, key, base)
         w_inside = (ks[:, None] < n_visible) & (cols[None, :] < n_hidden)
         w = tl.load(w_ptr + ks[:, None].to(tl.int64) * n_hidden + cols[None, :], mask=w_inside, other=0.0)
         acc = tl.dot(x.to(tl.float32), w.to(tl.float32), acc, input_precision="ieee")
@@ -74,8 +79,9 @@ def _forward_kernel(x_ptr, w_ptr, b_ptr, h_ptr, n, n_visible, n_hidden, corrupti
 
 
 @triton.jit
-def _grad_x_kernel(grad_h_ptr, h_ptr, w_ptr, grad_x_ptr, n, n_visible, n_hidden, corruption, seed,
+def _grad_x_kernel(grad_h_ptr, h_ptr, w_ptr, grad_x_ptr, state_ptr, n, n_visible, n_hidden, corruption,
                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):  # fmt: skip
+    key, base = philox.recorded_key(state_ptr)
     corruption = tl.cast(corruption, tl.float32)
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     ks = tl.program_id(1) * BLOCK_K + tl.arange(0, BLOCK_K)
@@ -87,15 +93,16 @@ def _grad_x_kernel(grad_h_ptr, h_ptr, w_ptr, grad_x_ptr, n, n_visible, n_hidden,
         w_t = tl.load(w_ptr + ks[None, :].to(tl.int64) * n_hidden + js[:, None], mask=w_inside, other=0.0)
         acc = tl.dot(dpre, w_t.to(tl.float32), acc, input_precision="ieee")
     offsets = rows[:, None].to(tl.int64) * n_visible + ks[None, :]
-    keep = philox.uniform(seed, offsets) >= corruption
+    keep = philox.uniform(key, base + offsets) >= corruption
     grad_x = tl.where(keep, acc, 0.0)
     inside = (rows[:, None] < n) & (ks[None, :] < n_visible)
     tl.store(grad_x_ptr + offsets, grad_x.to(grad_x_ptr.dtype.element_ty), mask=inside)
 
 
 @triton.jit
-def _grad_w_kernel(grad_h_ptr, h_ptr, x_ptr, grad_w_ptr, grad_b_ptr, n, n_visible, n_hidden, corruption, seed,
-                   BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):  # fmt: skip
+def _grad_w_kernel(grad_h_ptr, h_ptr, x_ptr, grad_w_ptr, grad_b_ptr, state_ptr, n, n_visible, n_hidden,
+                   corruption, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):  # fmt: skip
+    key, base = philox.recorded_key(state_ptr)
     corruption = tl.cast(corruption, tl.float32)
     ks = tl.program_id(0) * BLOCK_K + tl.arange(0, BLOCK_K)
     js = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -103,7 +110,7 @@ def _grad_w_kernel(grad_h_ptr, h_ptr, x_ptr, grad_w_ptr, grad_b_ptr, n, n_visibl
     bias_sum = tl.zeros((BLOCK_N,), dtype=tl.float32)
     for m0 in range(0, n, BLOCK_M):
         rows = m0 + tl.arange(0, BLOCK_M)
-        x_t = _masked_tile(x_ptr, rows[None, :], ks[:, None], n, n_visible, corruption, seed).to(tl.float32)
+        x_t = _masked_tile(x_ptr, rows[None, :], ks[:, None], n, n_visible, corruption, key, base).to(tl.float32)
         dpre = _pre_gradient(grad_h_ptr, h_ptr, rows[:, None], js[None, :], n, n_hidden)
         acc = tl.dot(x_t, dpre, acc, input_precision="ieee")
         bias_sum += tl.sum(dpre, axis=0)
@@ -122,56 +129,54 @@ def _block(size: int) -> int:
     return max(16, min(32, triton.next_power_of_2(max(size, 1))))
 
 
-def _forward_launch(x, weight, bias, h, corruption: float, seed: int) -> Launch:
+def _forward_launch(x, weight, bias, h, corruption: float, seed: int | None, state) -> Launch:
+    """seed None: the (seed, base) pair is read from ``state`` (drawn on the device); else the
+    kernel stores (seed, 0) there."""
     n, n_visible = x.shape
     n_hidden = weight.shape[1]
     bm, bn, bk = _block(n), _block(n_hidden), _block(n_visible)
     return Launch(
         _forward_kernel, (triton.cdiv(n, bm), triton.cdiv(n_hidden, bn)),
-        (x, weight, bias, h, n, n_visible, n_hidden, float(corruption), int(seed)),
-        dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk),
+        (x, weight, bias, h, state, n, n_visible, n_hidden, float(corruption), int(seed or 0)),
+        dict(SEED_IN_STATE=seed is None, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk),
     )  # fmt: skip
 
 
-def _grad_x_launch(grad_h, h, weight, grad_x, corruption: float, seed: int) -> Launch:
+def _grad_x_launch(grad_h, h, weight, grad_x, corruption: float, state) -> Launch:
     n, n_visible = grad_x.shape
     n_hidden = weight.shape[1]
     bm, bn, bk = _block(n), _block(n_hidden), _block(n_visible)
     return Launch(
         _grad_x_kernel, (triton.cdiv(n, bm), triton.cdiv(n_visible, bk)),
-        (grad_h, h, weight, grad_x, n, n_visible, n_hidden, float(corruption), int(seed)),
+        (grad_h, h, weight, grad_x, state, n, n_visible, n_hidden, float(corruption)),
         dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk),
     )  # fmt: skip
 
 
-def _grad_w_launch(grad_h, h, x, grad_w, grad_b, corruption: float, seed: int) -> Launch:
+def _grad_w_launch(grad_h, h, x, grad_w, grad_b, corruption: float, state) -> Launch:
     n, n_visible = x.shape
     n_hidden = grad_w.shape[1]
     bm, bn, bk = _block(n), _block(n_hidden), _block(n_visible)
     # At least one block of n_visible, so that grad_b is written even when n_visible = 0.
     grid = (max(1, triton.cdiv(n_visible, bk)), triton.cdiv(n_hidden, bn))
     return Launch(
-        _grad_w_kernel, grid, (grad_h, h, x, grad_w, grad_b, n, n_visible, n_hidden, float(corruption), int(seed)),
+        _grad_w_kernel, grid, (grad_h, h, x, grad_w, grad_b, state, n, n_visible, n_hidden, float(corruption)),
         dict(BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk),
     )  # fmt: skip
 
 
-def _refuse_capture(op: str, x: torch.Tensor, corruption: float) -> None:
-    if corruption > 0:
-        refuse_graph_capture(op, x.device)
-
-
 @triton_op("fastgen::corrupt_encode_triton", mutates_args=())
 def corrupt_encode_triton(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, corruption: float, seed: int
-) -> torch.Tensor:
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, corruption: float, seed: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     n = x.shape[0]
     n_hidden = weight.shape[1]
     h = x.new_empty((n, n_hidden))
-    if n and n_hidden:
-        _refuse_capture("corrupt_encode_triton", x, corruption)
-        _forward_launch(x, weight, bias, h, corruption, seed).run()
-    return h
+    if not (n and n_hidden):  # no kernel runs, nothing is drawn (the generator is not advanced)
+        return h, x.new_zeros((2,), dtype=torch.int64)
+    state = stream.draw_key(x.device) if seed is None else x.new_empty((2,), dtype=torch.int64)
+    _forward_launch(x, weight, bias, h, corruption, seed, state).run()
+    return h, state
 
 
 @triton_op("fastgen::_corrupt_encode_backward_triton", mutates_args=())
@@ -181,7 +186,7 @@ def corrupt_encode_backward_triton(
     x: torch.Tensor,
     weight: torch.Tensor,
     corruption: float,
-    seed: int,
+    rng_state: torch.Tensor,
     grad_x_needed: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     n, n_visible = x.shape
@@ -189,11 +194,10 @@ def corrupt_encode_backward_triton(
     grad_x = torch.empty_like(x) if grad_x_needed else x.new_empty((0,))
     grad_w = torch.empty_like(weight)
     grad_b = weight.new_empty((n_hidden,))
-    _refuse_capture("_corrupt_encode_backward_triton", x, corruption)
     if grad_x_needed and n and n_visible:
-        _grad_x_launch(grad_h, h, weight, grad_x, corruption, seed).run()
+        _grad_x_launch(grad_h, h, weight, grad_x, corruption, rng_state).run()
     if n_hidden:
-        _grad_w_launch(grad_h, h, x, grad_w, grad_b, corruption, seed).run()
+        _grad_w_launch(grad_h, h, x, grad_w, grad_b, corruption, rng_state).run()
     return grad_x, grad_w, grad_b
 
 
@@ -208,8 +212,10 @@ def aot_cases(shape: tuple[int, int, int], dtype: torch.dtype) -> AotCases:
     n, n_visible, n_hidden = shape
     x, h = meta(n, n_visible, dtype=dtype), meta(n, n_hidden, dtype=dtype)
     weight, bias = meta(n_visible, n_hidden, dtype=dtype), meta(n_hidden, dtype=dtype)
-    seed = 2**40 + 7  # drawn seeds are 63-bit: Triton passes them as int64
+    state = meta(2, dtype=torch.int64)
+    seed = 2**40 + 7  # explicit seeds are 63-bit: Triton passes them as int64
     label = f"{shape}"
-    yield label, _forward_launch(x, weight, bias, h, 0.3, seed)
-    yield label, _grad_x_launch(h, h, weight, x, 0.3, seed)
-    yield label, _grad_w_launch(h, h, x, weight, bias, 0.3, seed)
+    yield label, _forward_launch(x, weight, bias, h, 0.3, seed, state)
+    yield f"generator {shape}", _forward_launch(x, weight, bias, h, 0.3, None, state)
+    yield label, _grad_x_launch(h, h, weight, x, 0.3, state)
+    yield label, _grad_w_launch(h, h, x, weight, bias, 0.3, state)

@@ -52,6 +52,31 @@ def normal(seed, offsets):
 
 
 @triton.jit
+def forward_key(state_ptr, seed, SEED_IN_STATE: tl.constexpr):
+    """(seed, base) of a forward call: element i of the call is stream element base + i.
+
+    SEED_IN_STATE: the pair is loaded from ``state_ptr`` (drawn on the device by torch's generator,
+    ``fastgen.ops.philox.draw_key``, so a CUDA-graph replay reads a new one); else it is the explicit
+    ``seed`` with base 0, which program (0, 0) stores at ``state_ptr`` for the backward."""
+    if SEED_IN_STATE:
+        key = tl.load(state_ptr)
+        base = tl.load(state_ptr + 1)
+    else:
+        key = tl.cast(seed, tl.int64)
+        base = tl.cast(0, tl.int64)
+        if (tl.program_id(0) == 0) & (tl.program_id(1) == 0):
+            tl.store(state_ptr, key)
+            tl.store(state_ptr + 1, base)
+    return key, base
+
+
+@triton.jit
+def recorded_key(state_ptr):
+    """(seed, base) a forward recorded at ``state_ptr``: what its backward draws again from."""
+    return tl.load(state_ptr), tl.load(state_ptr + 1)
+
+
+@triton.jit
 def _draw_kernel(offsets_ptr, out_ptr, n, seed, NORMAL: tl.constexpr, BLOCK: tl.constexpr):
     index = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)  # n can pass 2^31
     mask = index < n
