@@ -51,30 +51,12 @@ from fastgen.train.checkpoint import CheckpointError, RunCheckpoints
 from fastgen.train.ema import check_decay
 from fastgen.train.loggers import CSV_NAME, TENSORBOARD_DIR, check_loggers, make_loggers
 from fastgen.train.recipes import MODEL_NAMES, build_model, defaults_for, saved_options
+from fastgen.train.settings import CADENCES, DEFAULT_LOGGERS, EVAL_SAMPLES, MIN_EVAL_SAMPLES, RUN_SETTINGS
 from fastgen.train.signals import graceful_stop
 from fastgen.train.trainer import CONFIG_NAME, LOG_NAME, Trainer
 
 __all__ = ["CADENCES", "RUN_SETTINGS", "RunResult", "SettingError", "TrainingDiverged", "run"]
 
-EVAL_SAMPLES = {"images": 1000, "points": 2500}  # defaults: the held-out size of the embedded MNIST; VEEGAN's count
-MIN_EVAL_SAMPLES = 10  # the Inception Score averages over 10 splits of the samples
-# how often a run writes what; saved in config.json and kept by a resume unless given again
-CADENCES = {"sample_every": 250, "eval_every": 500, "checkpoint_every": 500, "keep_checkpoints": 2}
-DEFAULT_LOGGERS = ("jsonl",)
-# what a resumed run must keep, with the value a run saved before the setting existed had: a
-# different value would make it another run (another batch order, optimizer state or data)
-RUN_SETTINGS = {
-    "data": "mnist",
-    "data_root": None,
-    "image_size": None,
-    "channels": None,
-    "holdout": None,
-    "hflip": False,
-    "batch_size": None,
-    "lr": None,
-    "seed": 0,
-    "ema": None,
-}
 # what a run writes besides its checkpoints: removed when a run that has none starts again
 RUN_OUTPUTS = (CONFIG_NAME, LOG_NAME, CSV_NAME, TENSORBOARD_DIR, "loss_curves.png", "samples")
 
