@@ -26,7 +26,7 @@ COMMANDS = {
     "fid": ("fastgen.cli.fid", "Frechet Inception Distance between two image folders, .npz stats or feature files"),
     "stats": ("fastgen.cli.stats", "precompute the feature statistics (mu, sigma) of an image folder into a .npz"),
     "train": ("fastgen.cli.train", "train dae, gan, lsgan, dcgan or vae; write samples, curves, metrics, checkpoints"),
-    "sample": ("fastgen.cli.sample", "draw a grid of samples from a trained run"),
+    "sample": ("fastgen.cli.sample", "draw samples from a trained run: a grid image, or a folder of PNGs"),
     "selftest": ("fastgen.cli.selftest", "check every op on every backend usable here against the reference"),
 }
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT (128 + 2)

@@ -16,9 +16,9 @@ import shlex
 import sys
 
 from fastgen.cli import UsageError, _report, non_negative_int, positive_float, positive_int, torch_device
+from fastgen.train.settings import CADENCES, EVAL_SAMPLES, MIN_EVAL_SAMPLES
 
 MODELS = ("dae", "gan", "lsgan", "dcgan", "vae")
-CADENCE_DEFAULTS = {"sample-every": 250, "eval-every": 500, "checkpoint-every": 500, "keep-checkpoints": 2}
 # run() arguments whose flag is not "--" + the name with dashes
 FLAGS = {"model": "model", "out_dir": "--out", "options": "--option", "loggers": "--logger"}
 
@@ -126,19 +126,20 @@ def add_arguments(parser) -> None:
         help="where losses, metrics and samples go besides metrics.jsonl and the PNGs: csv, tensorboard "
         "(comma-separated; tensorboard needs pip install 'fastgen[tensorboard]')",
     )
-    for name, default in CADENCE_DEFAULTS.items():
-        what = {
-            "sample-every": "steps between sample grids",
-            "eval-every": "steps between held-out metrics",
-            "checkpoint-every": "steps between checkpoints",
-            "keep-checkpoints": "how many checkpoints to keep, the newest",
-        }[name]
-        parser.add_argument(f"--{name}", type=positive_int, default=None, help=f"{what} (default {default})")
+    cadences = {
+        "sample_every": "steps between sample grids",
+        "eval_every": "steps between held-out metrics",
+        "checkpoint_every": "steps between checkpoints",
+        "keep_checkpoints": "how many checkpoints to keep, the newest",
+    }
+    for name, what in cadences.items():
+        parser.add_argument(flag(name), type=positive_int, default=None, help=f"{what} (default {CADENCES[name]})")
     parser.add_argument(
         "--eval-samples",
         type=positive_int,
         default=None,
-        help="generated (and held-out) samples per evaluation, at least 10 (default 1000 images, 2500 points)",
+        help=f"generated (and held-out) samples per evaluation, at least {MIN_EVAL_SAMPLES} "
+        f"(default {EVAL_SAMPLES['images']} images, {EVAL_SAMPLES['points']} points)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(

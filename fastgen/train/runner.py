@@ -51,31 +51,13 @@ from fastgen.train.checkpoint import CheckpointError, RunCheckpoints
 from fastgen.train.ema import check_decay
 from fastgen.train.loggers import CSV_NAME, TENSORBOARD_DIR, check_loggers, make_loggers
 from fastgen.train.recipes import MODEL_NAMES, build_model, defaults_for, saved_options
+from fastgen.train.settings import CADENCES, DEFAULT_LOGGERS, EVAL_SAMPLES, MIN_EVAL_SAMPLES, RUN_SETTINGS
 from fastgen.train.signals import graceful_stop
 from fastgen.train.step import PRECISIONS
 from fastgen.train.trainer import CONFIG_NAME, LOG_NAME, Trainer
 
 __all__ = ["CADENCES", "RUN_SETTINGS", "RunResult", "SettingError", "TrainingDiverged", "run"]
 
-EVAL_SAMPLES = {"images": 1000, "points": 2500}  # defaults: the held-out size of the embedded MNIST; VEEGAN's count
-MIN_EVAL_SAMPLES = 10  # the Inception Score averages over 10 splits of the samples
-# how often a run writes what; saved in config.json and kept by a resume unless given again
-CADENCES = {"sample_every": 250, "eval_every": 500, "checkpoint_every": 500, "keep_checkpoints": 2}
-DEFAULT_LOGGERS = ("jsonl",)
-# what a resumed run must keep, with the value a run saved before the setting existed had: a
-# different value would make it another run (another batch order, optimizer state or data)
-RUN_SETTINGS = {
-    "data": "mnist",
-    "data_root": None,
-    "image_size": None,
-    "channels": None,
-    "holdout": None,
-    "hflip": False,
-    "batch_size": None,
-    "lr": None,
-    "seed": 0,
-    "ema": None,
-}
 # what a run writes besides its checkpoints: removed when a run that has none starts again
 RUN_OUTPUTS = (CONFIG_NAME, LOG_NAME, CSV_NAME, TENSORBOARD_DIR, "loss_curves.png", "samples")
 
@@ -175,16 +157,14 @@ def run(
     """
     given = dict(locals())
     _check_arguments(given)
-    try:
-        group = distributed.process_group(device)
-        device = group.__enter__()
-    except ValueError as error:  # cuda:N under torchrun
-        raise SettingError("device", str(error)) from None
-    try:
-        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sys.stdout if distributed.is_main() else sink):
-            return _run(given, device)
-    finally:
-        group.__exit__(None, None, None)
+    with contextlib.ExitStack() as stack:
+        try:
+            device = stack.enter_context(distributed.process_group(device))
+        except ValueError as error:  # cuda:N under torchrun
+            raise SettingError("device", str(error)) from None
+        sink = stack.enter_context(open(os.devnull, "w"))
+        stack.enter_context(contextlib.redirect_stdout(sys.stdout if distributed.is_main() else sink))
+        return _run(given, device)
 
 
 # ----- checks made before anything is read or written -----
@@ -373,18 +353,30 @@ def _continued_config(given: dict, saved: dict, out: Path) -> tuple[dict, list[s
     return config, changes
 
 
-def _new_config(given: dict, data_shape, dataset: str | None) -> dict:
-    recipe = defaults_for(given["model"], data_shape, dataset)
+def _new_config(given: dict, data_shape) -> dict:
     settings = {key: default if given[key] is None else given[key] for key, default in RUN_SETTINGS.items()}
+    settings["data"] = str(settings["data"])
+    config = {"model": given["model"], **settings, "data_shape": list(data_shape)}
+    recipe = _recipe_of(config)
     return {
-        "model": given["model"],
+        **config,
         "options": {**recipe.options, **(given["options"] or {})},
-        **settings,
-        "data_shape": list(data_shape),
         "batch_size": given["batch_size"] or recipe.batch_size,
         "loggers": list(given["loggers"] or DEFAULT_LOGGERS),
         **{key: default if given[key] is None else given[key] for key, default in CADENCES.items()},
     }
+
+
+def _recipe_dataset(config: dict) -> str | None:
+    """The dataset name whose recipe applies (``cifar10``...), or None for a folder."""
+    from fastgen.data.load import DATASET_NAMES
+
+    return config["data"] if config["data"] in DATASET_NAMES else None
+
+
+def _recipe_of(config: dict):
+    """The recipe of a configuration's model for its data (a named dataset may have its own)."""
+    return defaults_for(config["model"], config["data_shape"], _recipe_dataset(config))
 
 
 def _total_steps(given: dict, config: dict, num_train: int, reached: int | None) -> int:
@@ -398,8 +390,7 @@ def _total_steps(given: dict, config: dict, num_train: int, reached: int | None)
         if steps < 1:
             raise SettingError("epochs", f"{given['epochs']} is less than one step (an epoch is {per_epoch} steps)")
     else:
-        dataset = config["data"] if not Path(str(config["data"])).is_dir() else None
-        steps, name = config.get("steps") or defaults_for(config["model"], config["data_shape"], dataset).steps, None
+        steps, name = config.get("steps") or _recipe_of(config).steps, None
     if reached is not None and steps < reached:
         raise SettingError(name or "resume", f"the run has already reached step {reached}, past {steps}")
     return steps
@@ -449,44 +440,64 @@ def load_data(config: dict, eval_samples: int | None = None):
 # ----- the run -----
 
 
-def _run(given: dict, device: torch.device) -> RunResult:
-    from fastgen.data.augment import random_hflip
-    from fastgen.train.signals import Interrupted, StoppedAtOnce
+@dataclass
+class _Plan:
+    """What a run is about to do, decided before anything is written."""
 
-    world_size = distributed.world_size()
+    out: Path
+    continued: bool  # a run folder that holds a run (resumed, or started again from step 0)
+    reached: int | None  # the step of the checkpoint it resumes from
+    config: dict
+    changes: list[str]
+    train: object  # a tensor or a Dataset
+    held_out: torch.Tensor
+    description: str
+
+
+def _plan(given: dict, world_size: int) -> _Plan:
+    """The folder, the configuration and the data of the run ``given`` asks for; every refusal."""
     out, saved, reached = decided_by_rank_0(_run_folder, given)
     if saved is None:
-        data_config, changes = {key: given[key] for key in RUN_SETTINGS}, []
-        data_config["data"] = str(given["data"]) if given["data"] is not None else RUN_SETTINGS["data"]
-        _check_data(data_config["data"], data_config["data_root"])
+        config, changes = {key: given[key] for key in RUN_SETTINGS}, []
+        config["data"] = str(given["data"] or RUN_SETTINGS["data"])
+        _check_data(config["data"], config["data_root"])
     else:
         config, changes = _continued_config(given, saved, out)
-        data_config = config
         _check_data(config["data"], config["data_root"], whose="the run's data, ")
-    eval_samples = given["eval_samples"] or (saved or {}).get("eval_samples")
-    train, held_out, description = load_data(data_config, eval_samples)
+    eval_samples = given["eval_samples"] or config.get("eval_samples")
+    train, held_out, description = load_data(config, eval_samples)
     kind = "images" if held_out.dim() == 4 else "points"
     if saved is None:
-        from fastgen.data.load import DATASET_NAMES
-
-        dataset = data_config["data"] if data_config["data"] in DATASET_NAMES else None
-        config = _new_config({**given, "data": data_config["data"]}, tuple(held_out.shape[1:]), dataset)
+        config = _new_config({**given, "data": config["data"]}, tuple(held_out.shape[1:]))
     if given["eval_samples"] is not None and given["eval_samples"] != config.get("eval_samples", eval_samples):
         changes.append(f"eval_samples {given['eval_samples']} (was {config['eval_samples']})")
     config["eval_samples"] = eval_samples or EVAL_SAMPLES[kind]
     config["steps"] = _total_steps(given, config, len(train) // world_size, reached)  # items per process
     if config["hflip"] and kind != "images":
         raise SettingError("hflip", "mirrors images; the data are points")
+    return _Plan(out, saved is not None, reached, config, changes, train, held_out, description)
 
-    if given["threads"] is not None:
-        torch.set_num_threads(given["threads"])
+
+def _build_model(config: dict, description: str) -> torch.nn.Module:
     torch.manual_seed(config["seed"])  # the initial weights (overwritten by the checkpoint on resume)
     try:
-        dataset = config["data"] if not Path(config["data"]).is_dir() else None
-        model = build_model(config["model"], config["data_shape"], config["options"], dataset)
+        dataset = _recipe_dataset(config)
+        return build_model(config["model"], config["data_shape"], config["options"], dataset)
     except (TypeError, ValueError) as error:  # an unknown option, or data the model cannot take
         hint = " (image_size resizes images)" if "image_size" in str(error) else ""
         raise SettingError("options", f"cannot build {config['model']} for {description}: {error}{hint}") from None
+
+
+def _run(given: dict, device: torch.device) -> RunResult:
+    from fastgen.data.augment import random_hflip
+    from fastgen.train.signals import Interrupted, StoppedAtOnce
+
+    world_size = distributed.world_size()
+    plan = _plan(given, world_size)
+    out, config, reached, held_out, description = plan.out, plan.config, plan.reached, plan.held_out, plan.description
+    if given["threads"] is not None:
+        torch.set_num_threads(given["threads"])
+    model = _build_model(config, description)
     callbacks = [
         *make_loggers(config["loggers"]),  # first: the other callbacks log from their on_start
         *default_callbacks(
@@ -500,7 +511,7 @@ def _run(given: dict, device: torch.device) -> RunResult:
     ]
     trainer = Trainer(
         model,
-        train,
+        plan.train,
         out_dir=out,
         steps=config["steps"],
         batch_size=config["batch_size"],
@@ -522,13 +533,13 @@ def _run(given: dict, device: torch.device) -> RunResult:
     print(f"data: {description}")
     parameters = sum(p.numel() for p in model.parameters())
     print(f"model: {config['model']} ({parameters:,} parameters), options {config['options']}")
-    state = "new" if saved is None else f"resuming from step {reached}" if reached is not None else "starting again"
+    state = f"resuming from step {reached}" if reached is not None else "starting again" if plan.continued else "new"
     per_process = f" per process × {world_size} processes" if world_size > 1 else ""
     print(f"run folder: {out} ({state}); {config['steps']} steps of {config['batch_size']}{per_process}")
-    if changes:
-        print(f"changed on resume: {', '.join(changes)}")
+    if plan.changes:
+        print(f"changed on resume: {', '.join(plan.changes)}")
     distributed.barrier()  # every rank has read the folder before rank 0 writes into it
-    if saved is not None and reached is None:
+    if plan.continued and reached is None:
         print(f"{out} stopped before its first checkpoint: starting it again from step 0")
         if distributed.is_main():
             _remove_outputs(out)

@@ -8,8 +8,9 @@ Reproducibility: ``torch.manual_seed(seed)`` at the start fixes every random num
 (fastgen's ops draw their Philox seeds from torch's generator). Each epoch's order is a fresh
 permutation from a generator seeded with (seed, epoch), so the batch of any step is known without
 replaying the run (``fastgen.data.sampling``). A checkpoint holds the model, the optimizers, the
-step, torch's RNG states and the running loss window: ``fit(resume=True)`` continues exactly where
-the run stopped, and gives the same numbers as a run that never stopped. Callbacks run inside
+step, torch's RNG states, the running loss window and the moving average (``ema``, when kept):
+``fit(resume=True)`` continues exactly where the run stopped, and gives the same numbers as a run
+that never stopped. Callbacks run inside
 ``torch.random.fork_rng``, so sampling and evaluation never move the training RNG.
 
 Data: a tensor (the small embedded sets) is indexed in memory; a ``Dataset`` (an image folder, the

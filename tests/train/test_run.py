@@ -199,3 +199,44 @@ def test_the_backend_is_a_context_around_the_run_and_old_runs_with_a_backend_opt
     (out / "config.json").write_text(json.dumps(config))
     assert run("gan", out_dir=out, resume=True, steps=3, progress=False).step == 3
     assert "backend" not in json.loads((out / "config.json").read_text())["options"]
+
+
+def test_hflip_mirrors_training_batches_and_a_folder_holdout_scores_the_held_out_images(tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index in range(12):
+        Image.new("RGB", (30, 34), color=(index * 20, 0, 255 - index * 20)).save(folder / f"{index:02d}.png")
+    common = {"steps": 2, "batch_size": 4, "image_size": 28, "options": {"width": 4, "latent_dim": 8}}
+    common.update(progress=False, eval_samples=10)
+    plain = run("dcgan", folder, tmp_path / "plain", **common)
+    flipped = run("dcgan", folder, tmp_path / "flipped", hflip=True, holdout=0.25, **common)
+    printed = capsys.readouterr().out
+    assert "(train part of a fixed 0.25 holdout, 9 samples" in printed and "metrics on the held-out split" in printed
+    assert flipped.config["hflip"] is True and flipped.config["holdout"] == 0.25 and plain.config["hflip"] is False
+    weights = [
+        torch.load(out / "checkpoint.pt")["model"]["discriminator.net.0.weight"]
+        for out in (tmp_path / "plain", tmp_path / "flipped")
+    ]
+    assert not torch.equal(*weights)  # other batches (9 images to train on, mirrored at random)
+
+
+def test_version_and_help_import_no_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from fastgen.cli import main\n"
+        "for argv in (['--version'], ['--help'], ['train', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as stop:\n"
+        "        assert stop.code == 0, stop.code\n"
+        "print('torch imported' if 'torch' in sys.modules else 'no torch')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("fastgen 0.1.0\n") and "--logger" in result.stdout
+    assert result.stdout.strip().endswith("no torch")
