@@ -7,10 +7,12 @@
 # Phases (each under `timeout`, its output in OUTDIR/<phase>.log; a failing phase does not stop
 # the later ones): the environment, `pip install --no-build-isolation --no-deps .` for the visible
 # GPU's arch, `fastgen info`, `fastgen selftest`, `pytest -m cuda`, the op tests' cuda and triton
-# rows, the op benchmarks' GPU rows (OUTDIR/bench.json), bench/profile_dispatch.py and
-# bench/profile_steps.py (profile.log), and `scripts/triton_aot.py --quick`.
+# rows (the CUDA-graph capture tests among `-m cuda`), the op benchmarks' GPU rows
+# (OUTDIR/bench.json), the whole training steps against plain PyTorch (train-bench),
+# bench/profile_dispatch.py and bench/profile_steps.py, op and training steps (profile.log), and
+# `scripts/triton_aot.py --quick`.
 # OUTDIR/summary.txt lists every phase with its status and time. The run stays within
-# TOTAL_SECONDS (default 470, under 8 minutes): a phase gets at most its own cap and what is left,
+# TOTAL_SECONDS (default 540, 9 minutes): a phase gets at most its own cap and what is left,
 # and a phase no time is left for fails as such. SKIP="aot bench" leaves phases out. Exit status: 0 when every phase passed, 1 otherwise
 # (2 for a usage error). Without a visible GPU the GPU phases are skipped (not failed), so the
 # script can be dry-run anywhere.
@@ -28,7 +30,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$1" || { echo "gpu_check: OUTDIR $1 cannot be created" >&2; exit 2; }
 OUT=$(cd "$1" && pwd)
 PYTHON=${PYTHON:-python}
-TOTAL_SECONDS=${TOTAL_SECONDS:-470}
+TOTAL_SECONDS=${TOTAL_SECONDS:-540}
 SKIP=${SKIP:-}
 START=$SECONDS
 SUMMARY="$OUT/summary.txt"
@@ -108,7 +110,10 @@ phase bench 200 1 \
     "$PYTHON" -m pytest -q bench/bench_reparameterize.py bench/bench_corrupt_encode.py bench/bench_ls_loss.py \
     bench/bench_side_by_side.py --benchmark-only --benchmark-json "$OUT/bench.json"
 # Where the step time goes: host µs per dispatch layer, and kernel time vs latency per provider.
-phase profile 120 1 bash -c '"$PYTHON" -m bench.profile_dispatch && "$PYTHON" -m bench.profile_steps'
+# Whole training steps: fastgen (eager and captured as one CUDA graph) against the plain
+# pytorch/examples loop and the tuned one, timed interleaved (its table ends the log).
+phase train-bench 150 1 "$PYTHON" -m pytest -q bench/bench_train_vs_plain.py --benchmark-only
+phase profile 120 1 bash -c '"$PYTHON" -m bench.profile_dispatch && "$PYTHON" -m bench.profile_steps && "$PYTHON" -m bench.profile_steps --training --steps 20'
 # Last: it needs no GPU (CI runs it too), but on the GPU machine it checks the installed triton.
 phase aot 90 0 "$PYTHON" scripts/triton_aot.py --quick
 

@@ -11,7 +11,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "gpu_check.sh"
-PHASES = ("environment", "install", "info", "selftest", "cuda-tests", "op-tests", "bench", "aot")
+PHASES = ("environment", "install", "info", "selftest", "cuda-tests", "op-tests", "bench", "train-bench", "aot")
 
 
 def test_script_parses():
@@ -33,7 +33,7 @@ def test_dry_run_without_gpu_skips_gpu_phases(tmp_path):
     status = {line.split()[0]: line.split(None, 1)[1] for line in summary if line.split()[0] in PHASES}
     assert set(status) == set(PHASES)
     assert status["environment"].startswith("ok")
-    for phase in ("install", "info", "selftest", "cuda-tests", "op-tests", "bench"):
+    for phase in ("install", "info", "selftest", "cuda-tests", "op-tests", "bench", "train-bench"):
         assert status[phase].startswith("skipped (no GPU visible)"), status
     assert status["aot"].startswith("skipped (SKIP)")
     assert (tmp_path / "environment.log").exists()
