@@ -242,7 +242,11 @@ class _FeatureRows(ImageMetric):
         """The rows of ``side`` ("real" or "fake") over all ranks, [N, d]."""
         rows = self._rows[side]
         local = torch.cat(rows) if rows else torch.zeros(0, 0, device=self.device)
-        return self._gather_rows(local)
+        rows = self._gather_rows(local)
+        if rows.shape[0] == 0:
+            flag = side == "real"
+            raise ValueError(f"{type(self).__name__} has no {side} images yet (update(images, real={flag}))")
+        return rows
 
     def reset(self) -> None:
         """Forget the fake rows, and the real ones too when ``reset_real_features``."""
