@@ -193,7 +193,8 @@ class ImageMetric:
         counts = [int(s[0]) for s in shapes]
         width = max(int(s[1]) for s in shapes)  # a rank without rows has shape [0, 0]
         padded = torch.zeros(max(counts), width, dtype=torch.float32, device=device)
-        padded[: rows.shape[0]] = rows.to(device)
+        if rows.shape[0]:
+            padded[: rows.shape[0]] = rows.to(device)
         gathered = [torch.empty_like(padded) for _ in range(world)]
         dist.all_gather(gathered, padded, group=group)
         return torch.cat([g[:n] for g, n in zip(gathered, counts, strict=True)]).to(self.device)

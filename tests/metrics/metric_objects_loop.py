@@ -58,6 +58,13 @@ def main(path: str) -> None:
             else:
                 metric.update(real[batch], real=True)
                 metric.update(fake[batch], real=False)
+    # Rank 0 alone sees every image here: the other ranks take part in compute() with nothing.
+    uneven = {"fid_rank0": FID(extractor="digits"), "kid_rank0": KID(extractor="digits", subsets=0)}
+    if rank == 0:
+        for metric in uneven.values():
+            metric.update(real, real=True)
+            metric.update(real.flip(-1), real=False)
+    evaluation.update(uneven)
     results = {name: metric.compute() for name, metric in evaluation.items()}
     if rank == 0:
         with open(path, "w") as file:
