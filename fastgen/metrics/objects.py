@@ -49,7 +49,7 @@ from fastgen.metrics.inception import FIDInceptionV3
 from fastgen.metrics.inception_score import inception_score
 from fastgen.metrics.kid import kid
 from fastgen.metrics.prc import DENSITY_COVERAGE_K, PRECISION_RECALL_K, neighbourhood_metrics
-from fastgen.metrics.preprocess import DEFAULT_PROTOCOL, get_protocol
+from fastgen.metrics.preprocess import DEFAULT_PROTOCOL, Protocol, get_protocol
 from fastgen.metrics.stats import FeatureStats
 
 SIDES = ("real", "fake")
@@ -149,7 +149,12 @@ class ImageMetric:
 
     def _embed(self, images) -> tuple[torch.Tensor, torch.Tensor]:
         """(features [N, d], logits [N, classes]) of a batch of images, on ``self.device``."""
-        images = self._check_images(images).to(self.device)
+        images = self._check_images(images)
+        if self.protocol is not None and type(self.protocol).prepare_image is not Protocol.prepare_image:
+            # a per-image step (clean-fid's PIL resize), run where the folder pipeline runs it: on the CPU
+            pixels = images.permute(0, 2, 3, 1).cpu().numpy()
+            images = torch.stack([self.protocol.prepare_image(image) for image in pixels])
+        images = images.to(self.device)
         with torch.no_grad(), strict_float32():
             if self.protocol is not None:
                 output = self.extractor.embed(self.protocol.network_input(images))

@@ -160,9 +160,10 @@ def test_to_cuda_gives_the_cpu_number(images):
 
 
 @pytest.mark.slow
-def test_inception_objects_equal_the_folder_pipeline_of_the_same_protocol(tmp_path):
-    """A random-weight Inception (its weights are not available offline) through protocol
-    torch-fidelity: the FID object's statistics equal compute_statistics of the same images as PNGs."""
+@pytest.mark.parametrize("protocol", ["torch-fidelity", "clean-fid"])  # a batch step; a per-image step
+def test_inception_objects_equal_the_folder_pipeline_of_the_same_protocol(tmp_path, protocol):
+    """A random-weight Inception (its weights are not available offline): the FID object's statistics
+    equal compute_statistics of the same images as PNGs, through the same protocol."""
     network = FIDInceptionV3()
     network.load_state_dict(random_fid_state_dict(seed=5))
     rng = np.random.default_rng(6)
@@ -171,8 +172,8 @@ def test_inception_objects_equal_the_folder_pipeline_of_the_same_protocol(tmp_pa
     folder.mkdir()
     for index, image in enumerate(pixels):
         Image.fromarray(image).save(folder / f"{index}.png")
-    expected = compute_statistics(folder, network, batch_size=2, protocol="torch-fidelity", progress=False)
-    fid = FID(network, protocol="torch-fidelity")
+    expected = compute_statistics(folder, network, batch_size=2, protocol=protocol, progress=False)
+    fid = FID(network, protocol=protocol)
     batch = torch.from_numpy(pixels).permute(0, 3, 1, 2)
     fid.update(batch[:2], real=True)
     fid.update(batch[2:], real=True)
