@@ -143,7 +143,8 @@ def kth_neighbour_sq_distances(x: torch.Tensor, ks: list[int]) -> list[torch.Ten
     for start in range(0, n, rows):
         stop = min(start + rows, n)
         distances = _sq_distances(x[start:stop], x[:stop], sq[:stop])
-        best[start:stop] = _smallest(torch.cat([best[start:stop], distances], dim=1), keep)
+        row_smallest = _smallest(distances, min(keep, stop))  # this panel's, then merged with the earlier
+        best[start:stop] = _smallest(torch.cat([best[start:stop], row_smallest], dim=1), keep)
         if start:
             column_smallest = torch.topk(distances[:, :start], min(keep, stop - start), dim=0, largest=False).values
             best[:start] = _smallest(torch.cat([best[:start], column_smallest.T], dim=1), keep)
