@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from fastgen.metrics._pairwise import check_count, feature_pair, panels
-from fastgen.metrics.kid import SYMMETRIC_PANEL_ROWS
+from fastgen.metrics._pairwise import check_count, feature_pair, panel_rows, panels
 
 PRECISION_RECALL_K = 3
 DENSITY_COVERAGE_K = 5
@@ -92,16 +91,21 @@ def neighbourhood_metrics(
     in_fake = torch.zeros(real.shape[0], dtype=torch.bool, device=real.device)  # recall
     real_balls = torch.zeros(fake.shape[0], dtype=torch.int64, device=fake.device)  # density
     covered = torch.zeros(real.shape[0], dtype=torch.bool, device=real.device)  # coverage
-    fake_sq = fake.square().sum(1)
+    # Each panel holds E = |y_j|² − 2 x_i·y_j, the squared distance less the row's |x_i|²; every test
+    # moves |x_i|² to the row's side, so no pass over the panel adds it (or clamps rounding at 0:
+    # a slightly negative distance compares as 0 would against a radius >= 0).
+    real_sq, fake_sq = real.square().sum(1), fake.square().sum(1)
     for start, stop in panels(real.shape[0], fake.shape[0]):
-        distances = _sq_distances(real[start:stop], fake, fake_sq)
-        if precision_recall_k is not None:
-            in_real |= (distances <= real_radii[0][start:stop, None]).any(0)
-            in_fake[start:stop] = (distances <= fake_radii[None, :]).any(1)
+        partial = torch.addmm(fake_sq[None, :], real[start:stop], fake.T, alpha=-2)
+        row_sq = real_sq[start:stop]
         if density_coverage_k is not None:
-            radii = real_radii[-1][start:stop]
-            real_balls += (distances <= radii[:, None]).sum(0)
-            covered[start:stop] = distances.amin(1) <= radii
+            limit = real_radii[-1][start:stop] - row_sq
+            real_balls += (partial <= limit[:, None]).sum(0)
+            covered[start:stop] = partial.amin(1) <= limit
+        if precision_recall_k is not None:
+            in_real |= (partial <= (real_radii[0][start:stop] - row_sq)[:, None]).any(0)
+            # recall: some j with |x_i − y_j|² <= r(y_j)², i.e. min_j (E_ij − r(y_j)²) <= −|x_i|²
+            in_fake[start:stop] = partial.sub_(fake_radii[None, :]).amin(1) <= -row_sq
 
     result = {}
     if precision_recall_k is not None:
@@ -122,11 +126,10 @@ def _check_samples(real: torch.Tensor, fake: torch.Tensor, k: int, both: bool) -
         raise ValueError("fake has 0 samples")
 
 
-def _sq_distances(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor) -> torch.Tensor:
-    """[len(a), len(b)] squared Euclidean distances |a|² + |b|² − 2 a·b (one GEMM), clamped at 0
-    (rounding can make a distance of a sample to itself slightly negative)."""
-    distances = torch.addmm(b_sq[None, :], a, b.T, alpha=-2)
-    return distances.add_(a.square().sum(1)[:, None]).clamp_min_(0)
+def _sq_distances(a: torch.Tensor, a_sq: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor) -> torch.Tensor:
+    """[len(a), len(b)] squared Euclidean distances |a|² + |b|² − 2 a·b (one GEMM; rounding can leave
+    a sample's distance to itself slightly below 0, which orders it first all the same)."""
+    return torch.addmm(b_sq[None, :], a, b.T, alpha=-2).add_(a_sq[:, None])
 
 
 def kth_neighbour_sq_distances(x: torch.Tensor, ks: list[int]) -> list[torch.Tensor]:
@@ -139,16 +142,16 @@ def kth_neighbour_sq_distances(x: torch.Tensor, ks: list[int]) -> list[torch.Ten
     keep = max(ks) + 1
     best = torch.full((n, keep), torch.inf, dtype=x.dtype, device=x.device)
     sq = x.square().sum(1)
-    rows = min(SYMMETRIC_PANEL_ROWS, panels(n, n)[0][1])
+    rows = panel_rows(n)
     for start in range(0, n, rows):
         stop = min(start + rows, n)
-        distances = _sq_distances(x[start:stop], x[:stop], sq[:stop])
+        distances = _sq_distances(x[start:stop], sq[start:stop], x[:stop], sq[:stop])
         row_smallest = _smallest(distances, min(keep, stop))  # this panel's, then merged with the earlier
         best[start:stop] = _smallest(torch.cat([best[start:stop], row_smallest], dim=1), keep)
         if start:
             column_smallest = torch.topk(distances[:, :start], min(keep, stop - start), dim=0, largest=False).values
             best[:start] = _smallest(torch.cat([best[:start], column_smallest.T], dim=1), keep)
-    return [best[:, k] for k in ks]
+    return [best[:, k].clamp_min(0) for k in ks]
 
 
 def _smallest(values: torch.Tensor, count: int) -> torch.Tensor:

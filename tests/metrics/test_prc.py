@@ -9,14 +9,10 @@ from float32 (``.float().mean()``), hence 1e-7 on its numbers.
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 import torch
 
 from fastgen.metrics import _pairwise, density_coverage, neighbourhood_metrics, precision_recall
-
-kid_module = importlib.import_module("fastgen.metrics.kid")
 
 
 def features(n: int, d: int = 8, seed: int = 0, scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
@@ -28,7 +24,7 @@ def features(n: int, d: int = 8, seed: int = 0, scale: float = 1.0, shift: float
 def panels(request, monkeypatch):
     """Default panels, and panels of a few rows so that the radii cross many panel boundaries."""
     if request.param == "small":
-        monkeypatch.setattr(kid_module, "SYMMETRIC_PANEL_ROWS", 7)
+        monkeypatch.setattr(_pairwise, "MAX_PANEL_ROWS", 7)
         monkeypatch.setattr(_pairwise, "MIN_PANEL_ROWS", 5)
         monkeypatch.setattr(_pairwise, "PANEL_ELEMENTS", 11 * 50)
     return request.param
