@@ -90,3 +90,17 @@ def test_bad_inputs():
         inception_score(bad, 2)
     with pytest.raises(ValueError, match="negative entries"):
         inception_score(np.array([[0.5, -0.5], [0.5, 0.5]]), 1, from_logits=False)
+
+
+def test_shuffled_equals_torch_fidelity_default_isc():
+    """torch-fidelity's ISC shuffles by numpy RandomState(2020).permutation before splitting; so do we."""
+    from torch_fidelity.metric_isc import isc_features_to_metric
+
+    from fastgen.metrics import TORCH_FIDELITY_SEED
+
+    logits = _logits(n=997, seed=3)  # a prime: unequal splits
+    expected = isc_features_to_metric(logits)  # its defaults: splits=10, shuffle=True, rng_seed=2020
+    mean, std = inception_score(logits, 10, shuffle=True, seed=TORCH_FIDELITY_SEED)
+    assert abs(mean - expected["inception_score_mean"]) <= 1e-10 * expected["inception_score_mean"]
+    assert abs(std - expected["inception_score_std"]) <= 1e-8
+    assert (mean, std) != inception_score(logits, 10)  # the permutation matters for this test to mean anything
