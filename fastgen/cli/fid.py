@@ -44,7 +44,8 @@ def add_extractor_arguments(parser) -> None:
         choices=tuple(PROTOCOLS),
         default=DEFAULT_PROTOCOL,
         help="whose preprocessing to reproduce (resize and scaling before Inception): pytorch-fid (default), "
-        "torch-fidelity (also torchmetrics) or clean-fid; FIDs are comparable only within one protocol",
+        "torch-fidelity (= torchmetrics with antialias=False), torchmetrics (its >= 1.8 default, antialias=True) "
+        "or clean-fid; FIDs are comparable only within one protocol",
     )
     parser.add_argument(
         "--precision",

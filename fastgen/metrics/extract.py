@@ -85,7 +85,7 @@ def compute_statistics(
             (the CPU for an extractor without parameters).
         progress: show a tqdm bar over images (on stderr).
         protocol: the preprocessing of :mod:`fastgen.metrics.preprocess` (``"pytorch-fid"``,
-            ``"torch-fidelity"``, ``"clean-fid"``) for an extractor with ``embed`` (Inception);
+            ``"torch-fidelity"``, ``"torchmetrics"``, ``"clean-fid"``) for an extractor with ``embed`` (Inception);
             None: the extractor's own ``forward`` on uint8 images.
         precision: ``"float32"`` (default), ``"bfloat16"`` or ``"float16"`` (CUDA only): the dtype
             the network runs in (autocast); statistics are always accumulated in float64.
