@@ -133,7 +133,10 @@ def torchmetrics_rows(tmp_path, state_dict, pixels, antialias: bool):
     pytest.importorskip("torch_fidelity", reason="torchmetrics' Inception network is torch-fidelity's")
     torch.save(state_dict, tmp_path / "weights.pth")
     reference = fid.NoTrainInceptionV3(
-        "inception-v3-compat", ["2048"], feature_extractor_weights_path=str(tmp_path / "weights.pth"), antialias=antialias
+        "inception-v3-compat",
+        ["2048"],
+        feature_extractor_weights_path=str(tmp_path / "weights.pth"),
+        antialias=antialias,
     )
     with torch.inference_mode():
         return reference(torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous())  # [N, 2048]
