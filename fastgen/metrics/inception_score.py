@@ -6,12 +6,19 @@ computed on each of ``splits`` consecutive chunks of the samples (chunk k holds 
 [k N / splits, (k + 1) N / splits), as torch-fidelity splits them), reported as the mean and the
 population standard deviation over the chunks. Everything is computed in float64; from logits,
 log p(y|x) is a log-softmax, so no probability underflows to 0 inside a logarithm.
+
+torch-fidelity's ISC shuffles the samples first, by ``numpy.random.RandomState(rng_seed).permutation``
+with ``rng_seed`` = 2020 unless told otherwise; ``shuffle=True`` draws the same permutation from
+``seed``, so ``inception_score(logits, 10, shuffle=True, seed=TORCH_FIDELITY_SEED)`` equals its
+default ISC on the same logits.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+TORCH_FIDELITY_SEED = 2020  # torch-fidelity's default rng_seed
 
 
 def _looks_like_probabilities(x: torch.Tensor) -> bool:
@@ -36,8 +43,9 @@ def inception_score(
         from_logits: True for logits, False for probabilities; None detects probabilities as
             non-negative rows summing to 1, anything else is taken as logits.
         shuffle: permute the samples first (ordered samples, e.g. class by class, skew the score).
-        seed: the permutation's seed (``torch.Generator().manual_seed(seed)``); required with shuffle
-            for a reproducible score, else torch's global generator is used.
+        seed: the permutation's seed: ``numpy.random.RandomState(seed).permutation(N)``, torch-fidelity's
+            (an int in [0, 2**32)); None draws one from torch's global generator, so
+            ``torch.manual_seed`` fixes it too.
 
     Returns:
         (mean, std) of exp(mean_x KL(p(y|x) || p_split(y))) over the splits, as Python floats.
@@ -51,6 +59,9 @@ def inception_score(
         raise ValueError(f"logits_or_probs must be [N, C], got shape {tuple(x.shape)}")
     if isinstance(splits, bool) or not isinstance(splits, int) or not 1 <= splits <= x.shape[0]:
         raise ValueError(f"splits must be an int in [1, N = {x.shape[0]}], got {splits!r}")
+    bad_seed = isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32
+    if seed is not None and bad_seed:
+        raise ValueError(f"seed must be an int in [0, 2**32) or None, got {seed!r}")
     if not bool(torch.isfinite(x).all()):
         rows = (~torch.isfinite(x)).any(dim=1).nonzero().flatten().tolist()
         raise ValueError(f"logits_or_probs contains NaN or Inf in rows {rows[:10]}{' ...' if len(rows) > 10 else ''}")
@@ -65,8 +76,10 @@ def inception_score(
         p = x / x.sum(dim=1, keepdim=True)
         log_p = torch.log(p)
     if shuffle:
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        log_p = log_p[torch.randperm(x.shape[0], generator=generator).to(x.device)]
+        if seed is None:
+            seed = int(torch.randint(2**32, ()))
+        order = np.random.RandomState(seed).permutation(x.shape[0])
+        log_p = log_p[torch.from_numpy(order).to(x.device)]
     n = x.shape[0]
     scores = []
     for k in range(splits):
