@@ -270,3 +270,49 @@ def run_guarded(command: str, body) -> int:
     finally:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def known_count(name: str, kind: str, source: str, args) -> int | None:
+    """How many samples a source will give, where that is known before any work (None: a dataset);
+    a feature file is read (and refused, naming ``name``) here."""
+    from fastgen.metrics.extract import load_features
+    from fastgen.metrics.images import list_images
+
+    if kind == "folder":
+        return len(list_images(Path(source)))
+    if kind == "run":
+        return args.num_samples or DEFAULT_RUN_SAMPLES
+    if kind == "features":
+        try:
+            return load_features(Path(source)).shape[0]
+        except ValueError as error:
+            raise UsageError(name, str(error)) from None
+    return None
+
+
+def features_of(named: list[tuple[str, str]], args, device, minimum: int, why: str, logits: bool = False) -> list:
+    """The ``[N, d]`` features (``logits``: the classifier's logits) of each source, CPU float32.
+
+    Each set must give at least ``minimum`` samples (``why`` says which option asks for it): checked
+    before any work where the count is known (folders, runs), and again on the rows. Sets of
+    different feature sizes are refused, naming both.
+    """
+    import functools
+
+    from fastgen.metrics.extract import compute_features
+
+    kinds = [check_source(name, source, stats_files=False, what=why.split()[0]) for name, source in named]
+    check_options(args, kinds)
+    for (name, source), kind in zip(named, kinds, strict=True):
+        count = known_count(name, kind, source, args)
+        if count is not None and count < minimum:
+            raise UsageError(name, f"{source} gives {count} samples, fewer than {minimum} ({why})")
+    sources = Sources(named, args, device, kinds)
+    rows = sources.each(functools.partial(compute_features, logits=logits))
+    for (name, source), matrix in zip(named, rows, strict=True):
+        if matrix.shape[0] < minimum:
+            raise UsageError(name, f"{source} gives {matrix.shape[0]} samples, fewer than {minimum} ({why})")
+    sizes = {f"{name} {source}": matrix.shape[1] for (name, source), matrix in zip(named, rows, strict=True)}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"the inputs have different feature sizes {sizes}: compute both with one extractor")
+    return rows

@@ -42,7 +42,7 @@ from torch import nn
 from fastgen.image_files import UnreadableImageError
 from fastgen.metrics.images import BadImage, ImageBatch, float_to_uint8, image_loader, list_images
 from fastgen.metrics.preprocess import Protocol, get_protocol
-from fastgen.metrics.stats import FeatureStats, ProvenanceWarning
+from fastgen.metrics.stats import FeatureStats
 from fastgen.metrics.tensor_files import load_tensor_file, sha256_of
 
 EXTRACTORS = ("inception", "digits")
@@ -215,7 +215,6 @@ def compute_statistics(
         features = load_features(path)
         stats = FeatureStats(features.shape[1]).update(features)
         stats.provenance = None  # a bare matrix: nothing says how it was made
-        _warn_unknown(path)
     if expected is not None and stats.dim != expected:
         raise ValueError(
             f"source {path} holds {stats.dim}-dimensional features but the extractor gives {expected}: "
@@ -249,7 +248,6 @@ def compute_features(
             "themselves (an image folder, a run, a dataset or a .npy/.pt feature file)"
         )
     if kind == "features":
-        _warn_unknown(Path(source))
         return load_features(Path(source)).float()
     if extractor is None:
         raise ValueError(f"source {_name(source)} is images ({kind}): compute_features needs an extractor")
@@ -260,17 +258,6 @@ def compute_features(
 
 def _name(source) -> str:
     return getattr(source, "__name__", type(source).__name__) if callable(source) else str(source)
-
-
-def _warn_unknown(path: Path) -> None:
-    import warnings
-
-    warnings.warn(
-        f"{path} is a bare feature matrix: how it was made (extractor, protocol) is unknown, so fastgen cannot "
-        "check that it is comparable",
-        ProvenanceWarning,
-        stacklevel=3,
-    )
 
 
 def _check_options(kind: str, source, options: ImageOptions) -> None:
