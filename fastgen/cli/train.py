@@ -117,6 +117,13 @@ def add_arguments(parser) -> None:
         default=None,
         help="generated (and held-out) samples per evaluation (default 1000 for images, 2500 for points)",
     )
+    parser.add_argument(
+        "--eval-ref",
+        default=None,
+        help="also log Inception FID (and KID) against this set every --eval-every steps, from --eval-samples "
+        "generated images: a .npz from `fastgen stats` (FID), an image folder, dataset name or .npy/.pt features",
+    )
+    parser.add_argument("--eval-weights", default=None, help="Inception weights for --eval-ref (default: hub cache)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--workers",
@@ -421,6 +428,25 @@ def _train(args, device, world_size: int) -> int:
     except (TypeError, ValueError) as error:  # an unknown --option, or data the model cannot take
         hint = " (--image-size resizes images)" if "image_size" in str(error) else ""
         raise UsageError("--option", f"cannot build {config['model']} for {description}: {error}{hint}") from None
+    callbacks = default_callbacks(
+        held_out,
+        sample_every=config["sample_every"],
+        eval_every=config["eval_every"],
+        description=config["model"],
+        eval_samples=config["eval_samples"],
+        progress=not args.no_progress,
+    )
+    if args.eval_ref is not None:  # Inception FID/KID into metrics.jsonl, before LossCurves plots it
+        from fastgen.train.eval_callback import InceptionEvaluation
+
+        try:
+            evaluation = InceptionEvaluation(
+                args.eval_ref, config["eval_every"], config["eval_samples"], weights=args.eval_weights, device=device
+            )
+        except (ValueError, FileNotFoundError) as error:
+            flag = "--eval-weights" if str(error).startswith("weights:") or "Inception weights" in str(error) else None
+            raise UsageError(flag or "--eval-ref", str(error)) from None
+        callbacks.insert(-1, evaluation)
     trainer = Trainer(
         model,
         train,
@@ -434,14 +460,7 @@ def _train(args, device, world_size: int) -> int:
         sync_bn=args.sync_bn,
         checkpoint_every=config["checkpoint_every"],
         keep_checkpoints=config["keep_checkpoints"],
-        callbacks=default_callbacks(
-            held_out,
-            sample_every=config["sample_every"],
-            eval_every=config["eval_every"],
-            description=config["model"],
-            eval_samples=config["eval_samples"],
-            progress=not args.no_progress,
-        ),
+        callbacks=callbacks,
         config=config,
     )
     print(f"data: {description}")
