@@ -141,19 +141,14 @@ def check_options(args, kinds: list[str]) -> None:
 
 
 def start_processes(args):
-    """The device, rank and world size; under torchrun (WORLD_SIZE > 1) the process group is started."""
-    import torch
-    import torch.distributed as dist
+    """The device, rank and world size; under torchrun the process group is started (fastgen.distributed's rule)."""
+    from fastgen import distributed
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if world > 1 and not dist.is_initialized():
-        if device.type == "cuda" and device.index is None:
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-            torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    rank = dist.get_rank() if dist.is_initialized() else 0
-    return device, rank, world
+    try:
+        device = distributed.setup(args.device)
+    except ValueError as error:  # cuda:N under torchrun, more ranks than GPUs
+        raise UsageError("--device", str(error)) from None
+    return device, distributed.rank(), distributed.world_size()
 
 
 class Sources:
@@ -256,8 +251,7 @@ def describe_count(kind: str, count: int | None, world: int) -> str:
 
 def run_guarded(command: str, body) -> int:
     """Run ``body()``; a user's mistake becomes one line on stderr and exit code 2, never a traceback."""
-    import torch.distributed as dist
-
+    from fastgen import distributed
     from fastgen.metrics.extract import PeerFailedError
 
     try:
@@ -268,8 +262,7 @@ def run_guarded(command: str, body) -> int:
         print(f"fastgen {command}: error: {error}", file=sys.stderr)
         return 2
     finally:
-        if dist.is_available() and dist.is_initialized():
-            dist.destroy_process_group()
+        distributed.teardown()
 
 
 def known_count(name: str, kind: str, source: str, args) -> int | None:

@@ -265,7 +265,7 @@ def _run_folder(args) -> tuple[Path, dict | None, int | None]:
 def _decided_by_rank_0(decide, *args):
     """``decide(*args)`` as rank 0 finds it, on every rank (its error raised on every rank): the
     ranks of a multi-node run need not share a disk, and one answer keeps them in step."""
-    from fastgen.train import distributed
+    from fastgen import distributed
 
     if not distributed.is_distributed():
         return decide(*args)
@@ -376,7 +376,7 @@ def run(args) -> int:
     """Train; under torchrun every process runs this command, joined in one process group."""
     import contextlib
 
-    from fastgen.train import distributed
+    from fastgen import distributed
 
     try:
         device = distributed.setup(args.device)
@@ -394,8 +394,9 @@ def run(args) -> int:
 def _train(args, device, world_size: int) -> int:
     import torch
 
-    from fastgen.train import Trainer, default_callbacks, distributed
-    from fastgen.train.distributed import barrier, is_main
+    from fastgen import distributed
+    from fastgen.distributed import barrier, is_main
+    from fastgen.train import Trainer, default_callbacks
     from fastgen.train.recipes import build_model
     from fastgen.train.signals import Interrupted, StoppedAtOnce, exit_code, graceful_stop
 

@@ -236,8 +236,8 @@ def compute_features(
     For KID, precision/recall and the Inception Score, which need the rows, not their moments.
     ``source`` and the keyword options are those of :func:`compute_statistics`, except that a
     ``.npz`` of statistics is refused (it has no rows) and a ``.npy``/``.pt`` file is returned as
-    it is (features or logits, whichever it holds). No torch.distributed sharding: every process
-    computes every row.
+    it is (features or logits, whichever it holds). Under torch.distributed each process computes
+    its share of the rows and every process returns all of them, in rank order.
     """
     options = ImageOptions(**options)
     kind = source_kind(source)
@@ -251,9 +251,12 @@ def compute_features(
         return load_features(Path(source)).float()
     if extractor is None:
         raise ValueError(f"source {_name(source)} is images ({kind}): compute_features needs an extractor")
+    from fastgen import distributed
+
     rows: list[torch.Tensor] = []
-    _extract(source, kind, extractor, options, device, lambda f, lg: rows.append((lg if logits else f).float().cpu()))
-    return torch.cat(rows)
+    sink = lambda f, lg: rows.append((lg if logits else f).float().cpu())  # noqa: E731
+    _extract(source, kind, extractor, options, device, sink, rank_and_world())
+    return distributed.gather_rows(torch.cat(rows))
 
 
 def _name(source) -> str:
@@ -314,16 +317,17 @@ def check_precision(precision: str, device: torch.device) -> torch.dtype:
 
 
 def rank_and_world() -> tuple[int, int]:
-    import torch.distributed as dist
+    """This process's rank and the world size (0, 1 outside torch.distributed)."""
+    from fastgen import distributed
 
-    if not (dist.is_available() and dist.is_initialized()):
-        return 0, 1
-    return dist.get_rank(), dist.get_world_size()
+    return distributed.rank(), distributed.world_size()
 
 
-def shard(items: list, rank: int, world: int) -> list:
+def shard(items):
     """This process's contiguous share of ``items`` (all of them in a single process)."""
-    return items[rank * len(items) // world : (rank + 1) * len(items) // world]
+    from fastgen import distributed
+
+    return distributed.contiguous_share(items)
 
 
 def image_statistics(source, extractor: nn.Module, options: ImageOptions | None = None, device=None) -> FeatureStats:
@@ -360,7 +364,7 @@ class _Batches(NamedTuple):
     name: str
 
 
-def _extract(source, kind, extractor, options, device, sink, ranks=(0, 1)) -> str | None:
+def _extract(source, kind, extractor, options, device, sink, ranks: tuple[int, int]) -> str | None:
     """Run ``extractor`` over the images of ``source`` (this process's share), calling
     ``sink(features, logits)`` per batch; returns the protocol's name (None: the extractor's own)."""
     from tqdm.auto import tqdm
@@ -376,11 +380,11 @@ def _extract(source, kind, extractor, options, device, sink, ranks=(0, 1)) -> st
         raise ValueError(f"protocol {protocol.name!r} needs an extractor with embed() (the Inception network)")
     channels = getattr(extractor, "input_channels", 3)
     if kind == "folder":
-        source_batches = _folder_batches(Path(source), protocol, channels, options, device, rank, world)
+        source_batches = _folder_batches(Path(source), protocol, channels, options, device)
     elif kind == "dataset":
-        source_batches = _dataset_batches(source, protocol, options, rank, world)
+        source_batches = _dataset_batches(source, protocol, options)
     else:
-        source_batches = _generator_batches(source, protocol, options, device, rank, world)
+        source_batches = _generator_batches(source, protocol, options, device, rank)
     skipped: list[BadImage] = []
     quiet = not options.progress or rank != 0
     extractor.eval()
@@ -403,8 +407,8 @@ def _extract(source, kind, extractor, options, device, sink, ranks=(0, 1)) -> st
     return None if protocol is None else protocol.name
 
 
-def _folder_batches(folder: Path, protocol, channels, options, device, rank, world) -> _Batches:
-    paths = shard(list_images(folder), rank, world)
+def _folder_batches(folder: Path, protocol, channels, options, device) -> _Batches:
+    paths = shard(list_images(folder))
     loader = image_loader(
         paths,
         channels=channels,
@@ -428,7 +432,7 @@ def _in_memory(images: torch.Tensor, protocol: Protocol | None) -> ImageBatch:
     return ImageBatch(images, [])
 
 
-def _dataset_batches(name: str, protocol, options: ImageOptions, rank: int, world: int) -> _Batches:
+def _dataset_batches(name: str, protocol, options: ImageOptions) -> _Batches:
     from torch.utils.data import DataLoader, Subset
 
     from fastgen.data import load_dataset
@@ -437,14 +441,14 @@ def _dataset_batches(name: str, protocol, options: ImageOptions, rank: int, worl
     dataset, info = load_dataset(name, train=options.split == "train", num_samples=options.num_samples, **kwargs)
     if len(info.sample_shape) != 3:
         raise ValueError(f"source {name} holds {info.sample_shape}-shaped points, not images")
-    share = Subset(dataset, shard(range(len(dataset)), rank, world))
+    share = Subset(dataset, shard(range(len(dataset))))
     loader = DataLoader(share, batch_size=options.batch_size, num_workers=options.num_workers)
     return _Batches((_in_memory(images, protocol) for images, _ in loader), len(share), f"{name} ({options.split})")
 
 
-def _generator_batches(generate: Generator, protocol, options: ImageOptions, device, rank: int, world: int) -> _Batches:
+def _generator_batches(generate: Generator, protocol, options: ImageOptions, device, rank: int) -> _Batches:
     total = options.num_samples if options.num_samples is not None else DEFAULT_GENERATOR_SAMPLES
-    count = len(shard(range(total), rank, world))
+    count = len(shard(range(total)))
 
     def batches() -> Iterator[ImageBatch]:
         devices = [device] if device.type == "cuda" else []
@@ -497,11 +501,9 @@ def _check_skipped(skipped: list[BadImage], skip_bad: bool, world: int) -> int:
     """The number of unreadable files over all processes; raises for one unless ``skip_bad``."""
     total = len(skipped)
     if world > 1:
-        import torch.distributed as dist
+        from fastgen import distributed
 
-        count = torch.tensor([total], dtype=torch.int64)
-        dist.all_reduce(count)  # every process learns whether one of them stopped
-        total = int(count.item())
+        total = int(distributed.all_reduce_sum([total])[0])  # every process learns whether one of them stopped
     if total and not skip_bad:
         if skipped:
             raise UnreadableImageError(f"{skipped[0].message} (pass --skip-bad to skip unreadable images)")

@@ -216,22 +216,22 @@ class FeatureStats:
         O(d^2) float64 values. A rank that saw no rows takes part as one unbatched set, so with
         batched ([B, N, d]) updates every rank must have seen rows.
         """
-        import torch.distributed as dist
+        from fastgen import distributed
 
         self._require_count("all_reduce")
         if self._shift is None:
-            device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend(group) == "nccl" else None
             shape = self.batch_shape or ()
-            self._start(shape, torch.zeros(shape + (self.dim,), dtype=torch.float64), device or "cpu")
+            zeros = torch.zeros(shape + (self.dim,), dtype=torch.float64)
+            self._start(shape, zeros, distributed.collective_device(group))
         weighted = torch.cat([self.count * self._mean_raw().reshape(-1), self._sum.new_tensor([self.count])])
-        dist.all_reduce(weighted, group=group)
+        distributed.all_reduce_(weighted, group=group)
         total = int(weighted[-1].item())
         if total == 0:
             return self
         global_mean = (weighted[:-1] / total).reshape(self._shift.shape)
         sums, gram = self._sums_at(global_mean)
         packed = torch.cat([sums.reshape(-1), gram.reshape(-1)])
-        dist.all_reduce(packed, group=group)
+        distributed.all_reduce_(packed, group=group)
         self._shift = global_mean
         self._sum = packed[: sums.numel()].reshape(sums.shape).clone()
         self._gram = packed[sums.numel() :].reshape(gram.shape).clone()

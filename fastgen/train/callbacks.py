@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from fastgen.train import distributed
+from fastgen import distributed
 from fastgen.train.checkpoint import atomic_write
 from fastgen.train.metrics import DigitsScorer, evaluate_model
 from fastgen.train.trainer import Callback, Trainer

@@ -1,5 +1,6 @@
-"""What the trainer measures: ``digits_fid`` and ``digits_is`` for image models, mode coverage for
-the ring of Gaussians, and the autoencoders' own held-out losses (DAE denoising error, VAE ELBO).
+"""What the trainer measures: ``digits_fid`` and ``digits_is`` for image models, mode coverage (and
+the high-quality samples of each mode, ``mode_counts``) for the ring of Gaussians, and the
+autoencoders' own held-out losses (DAE denoising error, VAE ELBO).
 
 ``digits_fid`` and ``digits_is`` are FID and Inception Score computed with fastgen's embedded digits
 CNN, not the Inception network: they track a run's progress on digits, and are not comparable to
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from fastgen.train import distributed
+from fastgen import distributed
 
 __all__ = ["DigitsScorer", "evaluate_model"]
 
@@ -78,9 +79,10 @@ def evaluate_model(model, eval_data: torch.Tensor, *, scorer: DigitsScorer | Non
     if eval_data.dim() == 4 and scorer is not None:
         results.update(scorer(sample_in_batches(model, distributed.share(num_samples))))
     elif eval_data.dim() == 2 and eval_data.shape[1] == 2:
-        from fastgen.data.gaussians import high_quality_fraction, modes_covered
+        from fastgen.data.gaussians import high_quality_counts, high_quality_fraction, modes_covered
 
         points = distributed.gather_rows(sample_in_batches(model, distributed.share(num_samples)))
         results["modes_covered"] = modes_covered(points)
         results["high_quality_fraction"] = high_quality_fraction(points)
+        results["mode_counts"] = high_quality_counts(points).tolist()  # what modes_covered's rule counts
     return results

@@ -16,7 +16,7 @@ Data: a tensor (the small embedded sets) is indexed in memory; a ``Dataset`` (an
 full MNIST) streams through a ``DataLoader`` with ``workers`` processes, whose batch sampler hands
 it the items of each step, so memory does not grow with the dataset.
 
-Under ``torch.distributed`` (``fastgen.train.distributed``; ``torchrun`` starts the processes) each
+Under ``torch.distributed`` (``fastgen.distributed``; ``torchrun`` starts the processes) each
 rank trains on its shard of every epoch's permutation with ``batch_size`` items per step, the
 model's networks under DDP (``ReplicatedNetworks``), and its own random stream (rank r > 0 seeds
 torch with a number derived from (seed, r)). The step's losses are averaged over the ranks (one
@@ -39,11 +39,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from fastgen import distributed
 from fastgen._files import remove_stale_temporaries
 from fastgen.data.sampling import ShardedSampler, StepBatchSampler, shuffled_indices
-from fastgen.train import distributed
+from fastgen.distributed import barrier
 from fastgen.train.checkpoint import RunCheckpoints, atomic_write, write_json
-from fastgen.train.distributed import barrier
 from fastgen.train.signals import Interrupted, ignore_stop_signals, stop_requested
 
 __all__ = ["CHECKPOINT_NAME", "CONFIG_NAME", "LOG_NAME", "Callback", "Trainer", "rank_seed", "shuffled_indices"]

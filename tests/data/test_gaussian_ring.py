@@ -88,8 +88,18 @@ def test_mode_collapse_is_seen():
 def test_min_samples_threshold():
     points, modes = sample_ring(2500, seed=2)
     sparse = torch.cat([points[modes != 0], points[modes == 0][:5]])  # mode 0 only 5 times
-    assert modes_covered(sparse) == 8
+    assert modes_covered(sparse, min_samples=1) == 8  # VEEGAN's count
     assert modes_covered(sparse, min_samples=20) == 7
+    assert modes_covered(sparse) == 7  # PacGAN's rule: at least a fifth of the fair share
+
+
+def test_the_default_rule_is_a_fifth_of_the_fair_share():
+    centers = ring_centers()
+    for held, covered in ((50, 8), (49, 7)):  # 2,000 points: a covered mode needs N / (5K) = 50
+        rest = torch.arange(2000 - held) % 7 + 1  # modes 1..7 share the rest
+        points = torch.cat([centers[0].expand(held, 2), centers[rest]])
+        assert high_quality_counts(points)[0] == held
+        assert modes_covered(points) == covered
 
 
 def test_non_finite_samples_are_low_quality():

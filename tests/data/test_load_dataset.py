@@ -48,8 +48,19 @@ def test_num_samples_keeps_the_first():
 @pytest.mark.parametrize(
     "args, kwargs, message",
     [
-        (("cifar",), {}, "name_or_path must be one of mnist, digits, gaussians or a folder, got 'cifar'"),
-        (("digits",), {"root": "/tmp"}, "root names the folder of the full MNIST"),
+        (
+            ("cifar",),
+            {},
+            "name_or_path must be one of mnist, digits, gaussians, cifar10, celeba or a folder, got 'cifar'",
+        ),
+        (
+            ("digits",),
+            {"root": "/tmp"},
+            "root names the folder of mnist, cifar10, celeba; it does not apply to 'digits'",
+        ),
+        (("cifar10",), {}, r"cifar10 is read from a folder, never downloaded: pass its root \(--data-root DIR\)"),
+        (("celeba",), {}, "celeba is read from a folder, never downloaded"),
+        (("mnist",), {"holdout": 0.1}, "holdout splits a folder of images; mnist has a held-out split of its own"),
         (("mnist",), {"channels": 2}, "channels must be 1 or 3"),
         (("mnist",), {"image_size": 0}, "image_size must be a positive"),
         (("mnist",), {"num_samples": 0}, "num_samples must be positive"),

@@ -19,9 +19,9 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
 
-from fastgen import DCGAN
+from fastgen import DCGAN, distributed
 from fastgen.data import ShardedSampler
-from fastgen.train import Trainer, distributed, load_checkpoint
+from fastgen.train import Trainer, load_checkpoint
 
 SPAWN_TIMEOUT = 180  # seconds; a 2-process run of these tiny models takes a few on 2 busy cores
 
@@ -228,3 +228,21 @@ def test_digits_scores_spread_over_ranks_equal_one_process(tmp_path):
         # the merged float64 statistics differ from one pass by rounding (~1e-13 relative); the FID's
         # eigenvalue problem keeps that far below 1e-9
         assert scores["digits_fid"] == pytest.approx(reference["digits_fid"], rel=1e-9)
+
+
+def test_the_device_rule_without_torchrun_and_under_it(monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    assert distributed.setup("cpu") == torch.device("cpu") and not distributed.is_distributed()
+    assert distributed.setup(None) == distributed.default_device()
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "1")
+    with pytest.raises(ValueError, match=r"cuda:1 under torchrun: pass plain 'cuda'"):
+        distributed.setup("cuda:1")  # refused before any group is joined
+    assert not distributed.is_distributed()
+
+
+def test_contiguous_share_outside_a_group_is_everything():
+    assert distributed.contiguous_share([1, 2, 3]) == [1, 2, 3] and distributed.share(5) == 5

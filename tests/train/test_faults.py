@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from fastgen import distributed
 from fastgen.cli import UsageError, main
 from fastgen.cli.train import _decided_by_rank_0
-from fastgen.train import Callback, distributed, load_checkpoint
+from fastgen.train import Callback, load_checkpoint
 from fastgen.train.checkpoint import RunCheckpoints
 from fastgen.train.signals import Interrupted, StoppedAtOnce, graceful_stop, stop_requested
 from tests.train.test_distributed import make, run_ranks

@@ -1,15 +1,19 @@
-"""torch.distributed for training: which process this is, and the few collectives the trainer needs.
+"""torch.distributed for fastgen: joining the process group, which process this is, the collectives
+and the sharding that training (``fastgen.train``) and the metrics (``fastgen fid``, ``fastgen stats``,
+``FeatureStats.all_reduce``) use. Nothing else in fastgen calls ``torch.distributed`` itself.
 
-A run started by ``torchrun`` finds ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and
-``MASTER_PORT`` in its environment; ``setup()`` joins the process group from them (gloo on CPU,
-NCCL on CUDA with one GPU per ``LOCAL_RANK``). A plain ``python -m fastgen`` process has none of
-them: ``setup()`` does nothing, every function below answers as for a world of one process, and
-no collective is ever called, so a single process runs exactly as it would without this module.
+A process started by ``torchrun`` finds ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and
+``MASTER_PORT`` in its environment; ``setup()`` joins the process group from them with one rule for
+every command (the device rule, below): gloo on CPU, NCCL on CUDA with one GPU per ``LOCAL_RANK``.
+A plain ``python -m fastgen`` process has none of them: ``setup()`` creates nothing, every function
+below answers as for a world of one process, and no collective is ever called, so a single process
+runs exactly as it would without this module.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -18,17 +22,21 @@ from torch.nn.parallel import DistributedDataParallel
 
 __all__ = [
     "ReplicatedNetworks",
+    "all_reduce_",
     "all_reduce_sum",
     "barrier",
     "broadcast_buffers",
     "broadcast_object",
     "collective_device",
+    "contiguous_share",
+    "default_device",
     "gather_objects",
     "gather_rows",
     "is_distributed",
     "is_main",
     "launched_by_torchrun",
     "local_rank",
+    "process_group",
     "rank",
     "share",
     "setup",
@@ -65,17 +73,26 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def setup(device: str | torch.device = "cpu") -> torch.device:
+def default_device() -> torch.device:
+    """``cuda`` when a GPU is visible, else ``cpu``: the device of a command given none."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def setup(device: str | torch.device | None = None) -> torch.device:
     """Join torchrun's process group if launched by it, and return this process's device.
 
-    ``device`` is the user's choice (``cpu`` or ``cuda``); under torchrun ``cuda`` becomes
-    ``cuda:LOCAL_RANK`` and the backend is NCCL, otherwise gloo. An explicit ``cuda:K`` is refused
-    under torchrun, since every rank would share GPU K. Without torchrun, ``device`` is returned
-    as it is and no group is created.
+    The device rule, the same for training and the metrics: ``device`` is the user's choice
+    (``None``: :func:`default_device`); under torchrun ``cuda`` becomes ``cuda:LOCAL_RANK`` and the
+    backend is NCCL, otherwise gloo. An explicit ``cuda:K`` is refused under torchrun, since every
+    rank would share GPU K. Without torchrun, ``device`` is returned as it is and no group is
+    created. Inside a group that exists already (a Python user's own), it joins nothing and takes
+    ``device`` as given (plain ``cuda``: the GPU of ``LOCAL_RANK``).
     """
-    device = torch.device(device)
-    if not launched_by_torchrun() or is_distributed():
-        return _local_device(device) if is_distributed() else device
+    device = default_device() if device is None else torch.device(device)
+    if is_distributed():
+        return device if device.index is not None else _local_device(device)
+    if not launched_by_torchrun():
+        return device
     if device.type == "cuda":
         if device.index is not None:
             raise ValueError(f"{device} under torchrun: pass plain 'cuda' (each rank takes the GPU of its LOCAL_RANK)")
@@ -90,6 +107,18 @@ def setup(device: str | torch.device = "cpu") -> torch.device:
     return _local_device(device)
 
 
+@contextmanager
+def process_group(device: str | torch.device | None = None) -> Iterator[torch.device]:
+    """``setup(device)`` for the block; the group is left at its end if this block created it."""
+    created = not is_distributed()
+    device = setup(device)
+    try:
+        yield device
+    finally:
+        if created:
+            teardown()
+
+
 def _local_device(device: torch.device) -> torch.device:
     return torch.device("cuda", local_rank()) if device.type == "cuda" else device
 
@@ -100,9 +129,9 @@ def teardown() -> None:
         dist.destroy_process_group()
 
 
-def collective_device() -> torch.device:
+def collective_device(group=None) -> torch.device:
     """Where a collective's tensors must live: NCCL reduces CUDA tensors, gloo (and no group) CPU ones."""
-    if is_distributed() and dist.get_backend() == "nccl":
+    if is_distributed() and dist.get_backend(group) == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
 
@@ -114,6 +143,13 @@ def all_reduce_sum(values: list[float]) -> list[float]:
     tensor = torch.tensor(values, dtype=torch.float64, device=collective_device())
     dist.all_reduce(tensor)
     return tensor.tolist()
+
+
+def all_reduce_(tensor: torch.Tensor, group=None) -> torch.Tensor:
+    """Sum ``tensor`` over the ranks of ``group`` in place (nothing when not distributed); returns it."""
+    if is_distributed():
+        dist.all_reduce(tensor, group=group)
+    return tensor
 
 
 def broadcast_object(value):
@@ -160,6 +196,12 @@ def gather_objects(value) -> list:
 def share(count: int) -> int:
     """This rank's part of ``count`` items split as evenly as possible (the first ranks take one more)."""
     return count // world_size() + (rank() < count % world_size())
+
+
+def contiguous_share(items: Sequence) -> Sequence:
+    """This rank's contiguous slice of ``items`` (rank r of W takes ``items[r N // W : (r + 1) N // W]``)."""
+    r, w = rank(), world_size()
+    return items[r * len(items) // w : (r + 1) * len(items) // w]
 
 
 class ReplicatedNetworks:
