@@ -151,6 +151,19 @@ def start_processes(args):
     return device, distributed.rank(), distributed.world_size()
 
 
+def check_dataset(name: str, dataset: str, args) -> None:
+    """Load the dataset ``dataset`` once (its files found and read), or one line naming ``name``."""
+    from fastgen.data import load_dataset
+
+    root = {} if args.data_root is None else {"root": args.data_root}
+    try:
+        _, info = load_dataset(dataset, train=args.split == "train", **root)
+    except (ValueError, OSError) as error:
+        raise UsageError(name, str(error)) from None
+    if len(info.sample_shape) != 3:
+        raise UsageError(name, f"{dataset} holds points of shape {info.sample_shape}, not images")
+
+
 class Sources:
     """The named sources of one command, checked, with the extractor and options they need."""
 
@@ -171,6 +184,9 @@ class Sources:
                 file=sys.stderr,
             )
         self.named, self.args, self.kinds = named, args, kinds
+        for (name, source), kind in zip(named, kinds, strict=True):
+            if kind == "dataset":  # a missing --data-root or files: said before the weights are looked for
+                check_dataset(name, source, args)
         self.inputs = [
             load_run_generator(name, source, device)[0] if kind == "run" else source
             for (name, source), kind in zip(named, kinds, strict=True)

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from fastgen.image_files import UnreadableImageError
-from fastgen.metrics.images import BadImage, ImageBatch, float_to_uint8, image_loader, list_images
+from fastgen.metrics.images import BadImage, ImageBatch, float_to_uint8, image_loader, list_images, pil_gray
 from fastgen.metrics.preprocess import Protocol, get_protocol
 from fastgen.metrics.stats import FeatureStats
 from fastgen.metrics.tensor_files import load_tensor_file, sha256_of
@@ -382,9 +382,9 @@ def _extract(source, kind, extractor, options, device, sink, ranks: tuple[int, i
     if kind == "folder":
         source_batches = _folder_batches(Path(source), protocol, channels, options, device)
     elif kind == "dataset":
-        source_batches = _dataset_batches(source, protocol, options)
+        source_batches = _dataset_batches(source, protocol, options, channels)
     else:
-        source_batches = _generator_batches(source, protocol, options, device, rank)
+        source_batches = _generator_batches(source, protocol, options, device, rank, channels)
     skipped: list[BadImage] = []
     quiet = not options.progress or rank != 0
     extractor.eval()
@@ -420,19 +420,22 @@ def _folder_batches(folder: Path, protocol, channels, options, device) -> _Batch
     return _Batches(iter(loader), len(paths), folder.name or str(folder))
 
 
-def _in_memory(images: torch.Tensor, protocol: Protocol | None) -> ImageBatch:
-    """A batch of images held in memory → uint8 (float ones rounded: as if saved to PNG), prepared
-    image by image where the protocol prepares images one at a time (clean-fid)."""
+def _in_memory(images: torch.Tensor, protocol: Protocol | None, channels: int) -> ImageBatch:
+    """A batch of images held in memory → uint8 (float ones rounded: as if saved to PNG), RGB made
+    gray for a gray extractor as files are decoded (PIL's luma), prepared image by image where the
+    protocol prepares images one at a time (clean-fid)."""
     if images.dtype != torch.uint8:
         images = float_to_uint8(images)
     images = images.cpu()
+    if channels == 1 and images.shape[1] == 3:
+        images = pil_gray(images)
     if protocol is not None and type(protocol).prepare_image is not Protocol.prepare_image:
         prepared = [protocol.prepare_image(image.permute(1, 2, 0).numpy()) for image in images]
         return ImageBatch(torch.stack(prepared), [])
     return ImageBatch(images, [])
 
 
-def _dataset_batches(name: str, protocol, options: ImageOptions) -> _Batches:
+def _dataset_batches(name: str, protocol, options: ImageOptions, channels: int) -> _Batches:
     from torch.utils.data import DataLoader, Subset
 
     from fastgen.data import load_dataset
@@ -443,10 +446,13 @@ def _dataset_batches(name: str, protocol, options: ImageOptions) -> _Batches:
         raise ValueError(f"source {name} holds {info.sample_shape}-shaped points, not images")
     share = Subset(dataset, shard(range(len(dataset))))
     loader = DataLoader(share, batch_size=options.batch_size, num_workers=options.num_workers)
-    return _Batches((_in_memory(images, protocol) for images, _ in loader), len(share), f"{name} ({options.split})")
+    batches = (_in_memory(images, protocol, channels) for images, _ in loader)
+    return _Batches(batches, len(share), f"{name} ({options.split})")
 
 
-def _generator_batches(generate: Generator, protocol, options: ImageOptions, device, rank: int) -> _Batches:
+def _generator_batches(
+    generate: Generator, protocol, options: ImageOptions, device, rank: int, channels: int
+) -> _Batches:
     total = options.num_samples if options.num_samples is not None else DEFAULT_GENERATOR_SAMPLES
     count = len(shard(range(total)))
 
@@ -456,7 +462,7 @@ def _generator_batches(generate: Generator, protocol, options: ImageOptions, dev
             torch.manual_seed(options.seed + rank)
             for start in range(0, count, options.batch_size):
                 n = min(options.batch_size, count - start)
-                yield _in_memory(_checked_samples(generate, n), protocol)
+                yield _in_memory(_checked_samples(generate, n), protocol, channels)
 
     return _Batches(batches(), count, _name(generate))
 

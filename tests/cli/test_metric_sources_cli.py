@@ -174,3 +174,34 @@ def test_a_generator_of_the_wrong_shape_is_one_line(monkeypatch, image_run, caps
     code, out, err = cli(arguments, capsys)
     line = one_line_error(err)
     assert code == 2 and "argument B" in line and str(image_run) in line and "returned shape [4, 64]" in line
+
+
+def test_stats_of_cifar10_from_its_files_equal_stats_of_the_decoded_images(tmp_path, capsys):
+    """The real side without exporting images: `fastgen stats cifar10 --data-root DIR` reads the
+    python batches (fastgen.data) and equals the statistics of the same images as PNGs."""
+    from tests.data.test_datasets_by_path import write_cifar10
+
+    write_cifar10(tmp_path / "cifar", per_batch=3)
+    options = ["--extractor", "digits", "--no-progress"]
+    code, out, err = cli(
+        ["stats", "cifar10", "--data-root", tmp_path / "cifar", "-o", tmp_path / "c.npz", *options], capsys
+    )
+    assert code == 0 and "of 15 images" in out, err
+    from fastgen.data import load_dataset
+
+    dataset, _ = load_dataset("cifar10", root=tmp_path / "cifar")
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    from fastgen.metrics.images import float_to_uint8
+
+    for index in range(len(dataset)):
+        Image.fromarray(float_to_uint8(dataset[index][0]).permute(1, 2, 0).numpy()).save(folder / f"{index:02d}.png")
+    assert cli(["stats", folder, "-o", tmp_path / "f.npz", *options], capsys)[0] == 0
+    with np.load(tmp_path / "c.npz") as named, np.load(tmp_path / "f.npz") as files:
+        for key in ("mu", "sigma"):  # the same gray bytes (PIL's luma on both paths), batches apart
+            scale = np.abs(files[key]).max()
+            assert np.abs(named[key] - files[key]).max() <= 1e-5 * scale
+
+    code, out, err = cli(["stats", "cifar10", "-o", tmp_path / "x.npz", *options], capsys)
+    assert code == 2 and "argument A: cifar10 is read from a folder" in one_line_error(err)
+    assert not (tmp_path / "x.npz").exists()

@@ -128,3 +128,12 @@ def test_tensor_files_are_refused_without_torch_advice(tmp_path):
         message = str(caught.value)
         assert message.startswith(f"--thing: {tmp_path / name}.pt is not a tensor file: it is") and what in message
         assert "weights_only" not in message and "\n" not in message
+
+
+def test_pil_gray_equals_pils_convert():
+    from fastgen.metrics.images import pil_gray
+
+    pixels = np.random.default_rng(3).integers(0, 256, size=(4, 9, 7, 3), dtype=np.uint8)
+    expected = np.stack([np.asarray(Image.fromarray(p).convert("L")) for p in pixels])
+    ours = pil_gray(torch.from_numpy(pixels).permute(0, 3, 1, 2))
+    assert ours.shape == (4, 1, 9, 7) and np.array_equal(ours[:, 0].numpy(), expected)
