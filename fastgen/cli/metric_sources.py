@@ -217,18 +217,27 @@ class Sources:
             extra["data_root"] = self.args.data_root
         return {**self.common, **extra}
 
-    def each(self, compute):
-        """``compute(input, extractor, **options)`` for every source; a ValueError names the source."""
-        results = []
-        for (name, source), kind, source_input in zip(self.named, self.kinds, self.inputs, strict=True):
+    def each(self, compute, kinds: tuple[str, ...] | None = None, results: list | None = None) -> list:
+        """``compute(input, extractor, **options)`` for every source (of ``kinds``, filling ``results``);
+        a ValueError names the source."""
+        results = results if results is not None else [None] * len(self.named)
+        for index, ((name, source), kind) in enumerate(zip(self.named, self.kinds, strict=True)):
+            if kinds is not None and kind not in kinds:
+                continue
             try:
-                results.append(compute(source_input, self.extractor, **self.options(kind)))
+                results[index] = compute(self.inputs[index], self.extractor, **self.options(kind))
             except ValueError as error:
                 message = str(error)
                 if message.startswith("source: "):  # a generator's: say which run
                     message = f"{source}: {message.removeprefix('source: ')}"
                 raise UsageError(name, message) from None
         return results
+
+    def image_provenance(self) -> dict:
+        """The provenance the image sources will have (known once the extractor is loaded)."""
+        from fastgen.metrics.extract import extractor_provenance
+
+        return extractor_provenance(self.extractor, self.common["protocol"])
 
 
 def statistics_of(names_and_sources: list[tuple[str, str]], args, device) -> list:
@@ -238,22 +247,39 @@ def statistics_of(names_and_sources: list[tuple[str, str]], args, device) -> lis
     ``--allow-mismatch``) sets whose recorded protocol, extractor or weights differ.
     """
     from fastgen.metrics.extract import compute_statistics
-    from fastgen.metrics.stats import check_comparable
+    from fastgen.metrics.stats import FeatureStats
 
     kinds = [check_source(name, source) for name, source in names_and_sources]
     sources = Sources(names_and_sources, args, device, kinds)
-    stats = sources.each(compute_statistics)
-    dims = {f"{name} {source}": s.dim for (name, source), s in zip(names_and_sources, stats, strict=True)}
+    names = [f"{name} {source}" for name, source in names_and_sources]
+    # the files first (cheap): a mismatch with how the images would be made is refused before the work
+    stats = sources.each(compute_statistics, kinds=("stats", "features"))
+    if sources.extractor is not None:
+        expected = FeatureStats(1)
+        expected.provenance = sources.image_provenance()
+        known = [(n, s) for n, s in zip(names, stats, strict=True) if s is not None]
+        images = [n for n, kind in zip(names, kinds, strict=True) if kind in ("run", "dataset", "folder")]
+        _check_comparable(args, [*known, (" and ".join(images), expected)])
+    sources.each(compute_statistics, kinds=("run", "dataset", "folder"), results=stats)
+    dims = {name: s.dim for name, s in zip(names, stats, strict=True)}
     if args.dims is not None and any(d != args.dims for d in dims.values()):
         raise UsageError("--dims", f"{args.dims} does not match the feature dimension of every input: {dims}")
     if len(set(dims.values())) > 1:
         raise ValueError(f"the inputs have different feature dimensions {dims}: compute both with one extractor")
-    if not getattr(args, "allow_mismatch", True):
-        try:
-            check_comparable(list(zip(dims, stats, strict=True)))
-        except ValueError as error:
-            raise ValueError(f"{error}; --allow-mismatch compares them anyway") from None
+    _check_comparable(args, list(zip(names, stats, strict=True)))
     return stats
+
+
+def _check_comparable(args, named: list) -> None:
+    """check_comparable, unless --allow-mismatch (commands without that option compare nothing)."""
+    from fastgen.metrics.stats import check_comparable
+
+    if getattr(args, "allow_mismatch", True):
+        return
+    try:
+        check_comparable(named)
+    except ValueError as error:
+        raise ValueError(f"{error}; --allow-mismatch compares them anyway") from None
 
 
 def describe_count(kind: str, count: int | None, world: int) -> str:

@@ -205,3 +205,23 @@ def test_stats_of_cifar10_from_its_files_equal_stats_of_the_decoded_images(tmp_p
     code, out, err = cli(["stats", "cifar10", "-o", tmp_path / "x.npz", *options], capsys)
     assert code == 2 and "argument A: cifar10 is read from a folder" in one_line_error(err)
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_a_file_made_differently_is_refused_before_the_images_are_read(tmp_path, capsys, monkeypatch):
+    import fastgen.metrics.extract as extract
+    from fastgen.metrics.stats import FeatureStats
+
+    stats = FeatureStats(128).update(torch.randn(200, 128, generator=torch.Generator().manual_seed(0)))
+    stats.provenance = {"protocol": "clean-fid", "extractor": "inception", "dims": 128, "weights_sha256": "cd" * 32}
+    stats.save(tmp_path / "ref.npz")
+    folder = write_pngs(tmp_path / "images", torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(1)))
+
+    def no_images(*args, **kwargs):
+        raise AssertionError("images were read before the mismatch was found")
+
+    monkeypatch.setattr(extract, "image_statistics", no_images)
+    code, out, err = cli(["fid", tmp_path / "ref.npz", folder, "--extractor", "digits", "--no-progress"], capsys)
+    line = one_line_error(err)
+    assert code == 2 and out == ""
+    assert f"A {tmp_path / 'ref.npz'} (protocol clean-fid, inception 128-d (weights cdcdcdcd)" in line
+    assert f"B {folder} (protocol none, digits 128-d" in line and "(protocol, extractor, weights_sha256)" in line
