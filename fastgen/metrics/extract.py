@@ -43,7 +43,7 @@ from fastgen.image_files import UnreadableImageError
 from fastgen.metrics.images import BadImage, ImageBatch, float_to_uint8, image_loader, list_images, pil_gray
 from fastgen.metrics.preprocess import Protocol, get_protocol
 from fastgen.metrics.stats import FeatureStats
-from fastgen.metrics.tensor_files import load_tensor_file, sha256_of
+from fastgen.metrics.tensor_files import describe_file, load_tensor_file, sha256_of
 
 EXTRACTORS = ("inception", "digits")
 FEATURE_FILE_SUFFIXES = (".npy", ".pt")
@@ -287,9 +287,11 @@ def load_features(path: Path) -> torch.Tensor:
         try:
             features = torch.from_numpy(np.load(path, allow_pickle=False))
         except (ValueError, OSError, EOFError) as error:
-            first = str(error).splitlines()[0] if str(error) else type(error).__name__
-            kind = "a pickled object array" if "pickle" in first else first
-            message = f"source {path} is not a readable feature file (a .npy array without pickles): {kind}"
+            if "Object arrays" in str(error):
+                kind = "an array of Python objects, which fastgen never unpickles"
+            else:  # say what the file is instead
+                kind = describe_file(path).replace("a numpy .npy file", "a truncated or damaged .npy file")
+            message = f"source {path} is not a readable feature file (a numeric .npy array): it is {kind}"
             raise ValueError(message) from None
     else:
         features = load_tensor_file(path, "source", "a feature file (one [N, d] tensor saved by torch.save)")

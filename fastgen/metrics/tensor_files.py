@@ -21,7 +21,7 @@ _KNOWN_FORMATS = {
     b"\x89PNG": "a PNG image",
     b"\xff\xd8\xff": "a JPEG image",
     b"GIF8": "a GIF image",
-    b"\x93NUMPY": "a numpy .npy array (name it .npy)",
+    b"\x93NUMPY": "a numpy .npy file",
     b"%PDF": "a PDF document",
 }
 

@@ -137,3 +137,13 @@ def test_pil_gray_equals_pils_convert():
     expected = np.stack([np.asarray(Image.fromarray(p).convert("L")) for p in pixels])
     ours = pil_gray(torch.from_numpy(pixels).permute(0, 3, 1, 2))
     assert ours.shape == (4, 1, 9, 7) and np.array_equal(ours[:, 0].numpy(), expected)
+
+
+def test_npy_files_that_are_not_numeric_arrays_say_what_they_are(tmp_path):
+    (tmp_path / "text.npy").write_text("0.1 0.2\n0.3 0.4\n")
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "ok.npy", np.zeros((50, 8), np.float32))
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "ok.npy").read_bytes()[:200])
+    for name, what in (("text", "a text file"), ("objects", "Python objects"), ("cut", "truncated or damaged")):
+        with pytest.raises(ValueError, match=f"{name}.npy is not a readable feature file .*: it is .*{what}"):
+            compute_statistics(tmp_path / f"{name}.npy")
