@@ -141,6 +141,13 @@ def add_arguments(parser) -> None:
         help=f"generated (and held-out) samples per evaluation, at least {MIN_EVAL_SAMPLES} "
         f"(default {EVAL_SAMPLES['images']} images, {EVAL_SAMPLES['points']} points)",
     )
+    parser.add_argument(
+        "--eval-ref",
+        default=None,
+        help="also log Inception FID (and KID) against this set every --eval-every steps, from --eval-samples "
+        "generated images: a .npz from `fastgen stats` (FID), an image folder, dataset name or .npy/.pt features",
+    )
+    parser.add_argument("--eval-weights", default=None, help="Inception weights for --eval-ref (default: hub cache)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--workers",
@@ -198,6 +205,8 @@ def run(args) -> int:
                 checkpoint_every=args.checkpoint_every,
                 keep_checkpoints=args.keep_checkpoints,
                 eval_samples=args.eval_samples,
+                eval_ref=args.eval_ref,
+                eval_weights=args.eval_weights,
                 loggers=args.logger,
                 workers=args.workers,
                 sync_bn=args.sync_bn,

@@ -38,6 +38,14 @@ def float_to_uint8(images: torch.Tensor) -> torch.Tensor:
     return torch.round(images.float() * 255).to(torch.uint8)
 
 
+def pil_gray(images: torch.Tensor) -> torch.Tensor:
+    """uint8 RGB ``[N, 3, H, W]`` → uint8 gray ``[N, 1, H, W]`` exactly as PIL's ``convert("L")``
+    computes it (ITU-R 601-2 luma in 16-bit fixed point, rounded), so that images in memory and the
+    same images decoded from files reach a gray extractor as the same bytes."""
+    r, g, b = images.to(torch.int32).unbind(1)
+    return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).to(torch.uint8).unsqueeze(1)
+
+
 def uint8_to_float(images: torch.Tensor) -> torch.Tensor:
     """uint8 images → float32 in [0, 1]: ``u / 255``, as torchvision's ``ToTensor`` computes it."""
     if images.dtype != torch.uint8:

@@ -349,17 +349,33 @@ def load_inception_extractor(
     """:class:`FIDInceptionV3` with the standard weights ``pt_inception-2015-12-05-6726825d.pth``.
 
     The file is read with ``torch.load(weights_only=True)`` (no arbitrary pickle) from ``weights``
-    or from ``torch.hub.get_dir()/checkpoints/``; see :func:`find_inception_weights`.
+    or from ``torch.hub.get_dir()/checkpoints/``; see :func:`find_inception_weights`. A file that is
+    not this state dict is one ValueError naming ``weights`` and the file. ``provenance`` records the
+    file's SHA-256 (the standard file's begins with 6726825d, the suffix of its name).
     Returns the network in eval mode on ``device`` (default: CPU), with ``requires_grad`` off and
     batch norms folded (:meth:`FIDInceptionV3.optimize_for_inference`).
     """
+    from fastgen.metrics.tensor_files import load_tensor_file, sha256_of
+
     network = FIDInceptionV3(dims)  # checks dims before the file is looked for
     path = find_inception_weights(weights)
-    state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    expected = f"the FID Inception weight file {WEIGHTS_FILENAME}"
+    state_dict = load_tensor_file(path, "weights", expected)
+    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
+        raise ValueError(f"weights: {path} is not {expected}: it holds a {type(state_dict).__name__}, not a state dict")
+    names = network.state_dict().keys()
+    missing = [name for name in names if name not in state_dict]
+    if missing:
+        raise ValueError(
+            f"weights: {path} is not {expected}: it lacks {len(missing)} of the network's {len(names)} tensors "
+            f"(first: {missing[0]})"
+        )
     try:
         network.load_state_dict(state_dict)
-    except (RuntimeError, AttributeError) as error:
-        raise ValueError(f"weights: {path} is not the FID Inception weight file {WEIGHTS_FILENAME}: {error}") from error
+    except RuntimeError as error:  # unexpected names or wrong shapes, which torch lists over many lines
+        last = str(error).strip().splitlines()[-1].strip()
+        raise ValueError(f"weights: {path} is not {expected}: {last}") from None
+    network.provenance = {"extractor": "inception", "dims": dims, "weights_sha256": sha256_of(path)}
     return network.requires_grad_(False).optimize_for_inference().to(device)
 
 

@@ -9,17 +9,22 @@ behaviour, not copied):
 ``pytorch-fid`` (the default; pytorch-fid, and fastgen before protocols existed)
     ``u / 255`` in float32, bilinear resize to 299×299 with half-pixel centres (PyTorch's
     ``F.interpolate(align_corners=False)``, no antialiasing), then ``2·x − 1``.
-``torch-fidelity`` (torch-fidelity and torchmetrics' ``FrechetInceptionDistance``)
+``torch-fidelity`` (torch-fidelity; torchmetrics' ``FrechetInceptionDistance(antialias=False)``)
     the uint8 values as float32, TensorFlow 1's bilinear resize to 299×299 (source coordinate
     ``i · in/out`` without the half-pixel shift, so the image shifts by up to half a pixel and the
     last rows/columns repeat), then ``(x − 128) / 128``.
+``torchmetrics`` (torchmetrics ≥ 1.8, whose ``FrechetInceptionDistance`` defaults to ``antialias=True``)
+    the uint8 values as float32, PyTorch's antialiased bilinear resize to 299×299
+    (``F.interpolate(mode="bilinear", align_corners=False, antialias=True)``: half-pixel centres;
+    when shrinking, a triangle filter widened by the scale, so every input pixel counts), then
+    ``(x − 128) / 128``.
 ``clean-fid`` (clean-fid's default "clean" mode)
     each channel resized on its own by PIL's bicubic filter in float32 (antialiased when
     shrinking), clipped to [0, 255], then ``(x − 128) / 128``.
 
 A protocol has two steps: :meth:`Protocol.prepare_image` runs per image where the files are
 decoded (DataLoader workers), :meth:`Protocol.network_input` per batch on the network's device.
-pytorch-fid and torch-fidelity keep the uint8 image until the batch step, so the resize runs once
+pytorch-fid, torch-fidelity and torchmetrics keep the uint8 image until the batch step, so the resize runs once
 per batch on the device; clean-fid's PIL resize can only run per image.
 """
 
@@ -105,6 +110,17 @@ class TorchFidelity(Protocol):
         return (x - 128) / 128
 
 
+class TorchMetrics(Protocol):
+    name = "torchmetrics"
+    summary = "uint8 as float, antialiased bilinear resize (half-pixel centres) to 299, then (x - 128)/128"
+
+    def network_input(self, images: torch.Tensor) -> torch.Tensor:
+        x = _as_rgb(images).to(torch.float32)
+        size = (INPUT_SIZE, INPUT_SIZE)
+        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+        return (x - 128) / 128
+
+
 class CleanFID(Protocol):
     name = "clean-fid"
     summary = "each channel resized by PIL bicubic in float32 to 299 (antialiased), clipped to [0, 255], (x - 128)/128"
@@ -129,7 +145,7 @@ class CleanFID(Protocol):
         return (_as_rgb(images).to(torch.float32) - 128) / 128
 
 
-PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (PytorchFID(), TorchFidelity(), CleanFID())}
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (PytorchFID(), TorchFidelity(), TorchMetrics(), CleanFID())}
 DEFAULT_PROTOCOL = "pytorch-fid"
 
 

@@ -23,7 +23,9 @@ Precision modes:
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -34,6 +36,48 @@ from fastgen._files import atomic_write
 from fastgen.ops.covariance import shifted_moments
 
 PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
+# what must agree for two sets' statistics to be comparable (see check_comparable)
+COMPARED = ("protocol", "extractor", "dims", "weights_sha256")
+
+
+class ProvenanceWarning(UserWarning):
+    """Statistics whose making is unknown (pytorch-fid's plain .npz, a bare feature matrix)."""
+
+
+def describe_provenance(provenance: dict | None) -> str:
+    """``protocol pytorch-fid, inception 2048-d (weights 6726825d), 300 images, fastgen 0.1.0``."""
+    if provenance is None:
+        return "provenance unknown"
+    weights = provenance.get("weights_sha256")
+    parts = [
+        f"protocol {provenance.get('protocol') or 'none'}",
+        f"{provenance.get('extractor') or 'unknown extractor'} {provenance.get('dims')}-d"
+        + (f" (weights {weights[:8]})" if weights else ""),
+    ]
+    if provenance.get("count") is not None:
+        parts.append(f"{provenance['count']} samples")
+    if provenance.get("fastgen"):
+        parts.append(f"fastgen {provenance['fastgen']}")
+    return ", ".join(parts)
+
+
+def _known(provenance: dict | None) -> bool:
+    """Whether a provenance says how the features were made (not so for a bare feature matrix's)."""
+    return provenance is not None and provenance.get("extractor") is not None
+
+
+def check_comparable(named: list[tuple[str, FeatureStats]]) -> None:
+    """Raise ValueError, naming both, when two of the statistics were made differently (another
+    protocol, extractor, dimension or weight file); statistics of unknown making pass (their loading warned)."""
+    known = [(name, stats.provenance) for name, stats in named if _known(stats.provenance)]
+    for name, provenance in known[1:]:
+        first_name, first = known[0]
+        differs = [key for key in COMPARED if first.get(key) != provenance.get(key)]
+        if differs:
+            raise ValueError(
+                f"{first_name} ({describe_provenance(first)}) and {name} ({describe_provenance(provenance)}) "
+                f"were made differently ({', '.join(differs)}): their distance means nothing"
+            )
 
 
 def _as_tensor(features) -> torch.Tensor:
@@ -78,6 +122,8 @@ class FeatureStats:
         self._sum: torch.Tensor | None = None
         self._gram: torch.Tensor | None = None
         self._source: str | None = None  # where count-less statistics came from, for error messages
+        # how the features were made: protocol, extractor, dims, weights_sha256, source (None: unknown)
+        self.provenance: dict | None = None
 
     # -- accumulation --------------------------------------------------------------------------
 
@@ -224,10 +270,16 @@ class FeatureStats:
     # -- files --------------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write ``mu``, ``sigma`` (pytorch-fid's .npz keys) and ``count`` to ``path`` atomically."""
+        """Write ``mu``, ``sigma`` (pytorch-fid's .npz keys), ``count`` and ``provenance`` (a JSON string:
+        :attr:`provenance` with the count and fastgen's version) to ``path`` atomically."""
+        from fastgen import __version__
+
         arrays = {"mu": self.mean.cpu().numpy(), "sigma": self.cov.cpu().numpy()}
         if self.count is not None:
             arrays["count"] = np.int64(self.count)
+        provenance = {**dict.fromkeys(COMPARED), **(self.provenance or {})}
+        provenance.update(count=self.count, fastgen=__version__)
+        arrays["provenance"] = np.array(json.dumps(provenance, sort_keys=True))
         atomic_write(path, lambda file: np.savez(file, **arrays))
 
     @classmethod
@@ -265,6 +317,7 @@ class FeatureStats:
         stats.batch_shape = tuple(mu.shape[:-1])
         stats._shift = mu_t
         stats._sum = torch.zeros_like(mu_t)
+        stats.provenance = _read_provenance(path, arrays)
         if "count" in arrays:
             count = int(arrays["count"])
             if count < 2:
@@ -273,3 +326,29 @@ class FeatureStats:
         else:
             stats.count, stats._gram, stats._source = None, sigma_t, str(path)
         return stats
+
+
+def _read_provenance(path: Path, arrays: dict) -> dict | None:
+    """The ``provenance`` record of a statistics file; None (with a ProvenanceWarning) when it has none."""
+    if "provenance" not in arrays:
+        warnings.warn(
+            f"{path} records no provenance (pytorch-fid's format?): its protocol, extractor and weights are "
+            "unknown, so fastgen cannot check that it is comparable",
+            ProvenanceWarning,
+            stacklevel=3,
+        )
+        return None
+    try:
+        provenance = json.loads(str(arrays["provenance"]))
+    except (json.JSONDecodeError, ValueError) as error:
+        raise ValueError(f"{path}: its provenance record is not JSON ({error})") from None
+    if not isinstance(provenance, dict):
+        raise ValueError(f"{path}: its provenance record must be a JSON object, got {type(provenance).__name__}")
+    if not _known(provenance):
+        warnings.warn(
+            f"{path} was computed from a bare feature matrix: its extractor and protocol are unknown, so fastgen "
+            "cannot check that it is comparable",
+            ProvenanceWarning,
+            stacklevel=3,
+        )
+    return provenance

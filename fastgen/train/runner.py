@@ -115,6 +115,8 @@ def run(
     checkpoint_every: int | None = None,
     keep_checkpoints: int | None = None,
     eval_samples: int | None = None,
+    eval_ref: str | os.PathLike | None = None,
+    eval_weights: str | os.PathLike | None = None,
     loggers: list[str] | tuple[str, ...] | None = None,
     workers: int = 0,
     sync_bn: bool = False,
@@ -142,6 +144,9 @@ def run(
         device: ``cpu``, ``cuda`` or ``cuda:N`` (under torchrun plain ``cuda``: the GPU of each rank).
         sample_every, eval_every, checkpoint_every, keep_checkpoints: cadences (``CADENCES``).
         eval_samples: generated (and held-out) samples per evaluation (default 1000 images, 2500 points).
+        eval_ref, eval_weights: also log Inception FID (and KID) of ``eval_samples`` generated images
+            against this reference (``fastgen.train.eval_callback``), with these Inception weights
+            (default: the torch hub cache).
         loggers: besides ``metrics.jsonl``: ``csv``, ``tensorboard`` (``fastgen.train.loggers``).
         workers: DataLoader processes reading a streamed dataset (0: this process).
         sync_bn: under torchrun on GPUs, BatchNorm statistics over every process's batch.
@@ -488,6 +493,20 @@ def _build_model(config: dict, description: str) -> torch.nn.Module:
         raise SettingError("options", f"cannot build {config['model']} for {description}: {error}{hint}") from None
 
 
+def _inception_evaluation(given: dict, config: dict, device: torch.device):
+    """The ``eval_ref`` callback, or None; a bad reference or missing weights as a SettingError."""
+    if given["eval_ref"] is None:
+        return None
+    from fastgen.train.eval_callback import InceptionEvaluation
+
+    try:
+        every, samples = config["eval_every"], config["eval_samples"]
+        return InceptionEvaluation(given["eval_ref"], every, samples, weights=given["eval_weights"], device=device)
+    except (ValueError, FileNotFoundError) as error:
+        about_weights = str(error).startswith("weights:") or "Inception weights" in str(error)
+        raise SettingError("eval_weights" if about_weights else "eval_ref", str(error)) from None
+
+
 def _run(given: dict, device: torch.device) -> RunResult:
     from fastgen.data.augment import random_hflip
     from fastgen.train.signals import Interrupted, StoppedAtOnce
@@ -497,6 +516,7 @@ def _run(given: dict, device: torch.device) -> RunResult:
     out, config, reached, held_out, description = plan.out, plan.config, plan.reached, plan.held_out, plan.description
     if given["threads"] is not None:
         torch.set_num_threads(given["threads"])
+    evaluation = _inception_evaluation(given, config, device)  # its mistakes before anything is written
     model = _build_model(config, description)
     callbacks = [
         *make_loggers(config["loggers"]),  # first: the other callbacks log from their on_start
@@ -509,6 +529,8 @@ def _run(given: dict, device: torch.device) -> RunResult:
             progress=given["progress"],
         ),
     ]
+    if evaluation is not None:  # Inception FID/KID into metrics.jsonl, before LossCurves plots it
+        callbacks.insert(-1, evaluation)
     trainer = Trainer(
         model,
         plan.train,

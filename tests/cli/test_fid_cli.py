@@ -151,7 +151,7 @@ def test_dimension_mismatches_are_clear_errors(tmp_path, features, pixel_extract
     assert "different feature dimensions" in err and "8" in err and "12" in err
 
     code, _, err = run_cli(capsys, "fid", tmp_path / "a.npy", tmp_path / "b.pt", "--dims", 2048)
-    assert code == 2 and "--dims 2048 does not match" in err
+    assert code == 2 and "--dims: 2048 does not match" in err
 
     folder = write_folder(tmp_path / "images", np.zeros((3, 4, 4), dtype=np.uint8))
     code, _, err = run_cli(capsys, "fid", folder, tmp_path / "a.npy", "--num-workers", 0)

@@ -127,7 +127,7 @@ def test_argument_errors_come_before_weight_errors(tmp_path, digits, monkeypatch
     code, _, err = run_cli(capsys, "fid", folder, folder, "--batch-size", 0)
     assert_one_line_error(code, err, "--batch-size")
     code, _, err = run_cli(capsys, "fid", folder, folder, *digits_args("--protocol", "clean-fid"))
-    assert_one_line_error(code, err, "--protocol clean-fid", "inception")
+    assert_one_line_error(code, err, "argument --protocol: clean-fid", "inception")
     code, _, err = run_cli(capsys, "fid", folder, folder, "--no-progress")  # only now: the weights
     assert_one_line_error(code, err, "pt_inception-2015-12-05-6726825d.pth")
 

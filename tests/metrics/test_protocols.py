@@ -5,6 +5,9 @@ References (installed test dependencies, skipped with the reason if missing):
   decoding, per-channel float32 bicubic resize), with our network as the feature model;
 - torch-fidelity: its ``FeatureExtractorInceptionV3`` (TF1 bilinear resize, (x − 128)/128, its
   own copy of the 2015 graph) loaded with the same random weights;
+- torchmetrics (>= 1.8): its ``NoTrainInceptionV3`` with ``antialias=True`` (the default of its
+  ``FrechetInceptionDistance``: antialiased bilinear resize, (x − 128)/128), and with
+  ``antialias=False``, which is torch-fidelity's protocol;
 - pytorch-fid: its ``InceptionV3`` with ``resize_input`` and ``normalize_input`` on ToTensor images.
 
 Tolerance: statistics to 1e-4 of their largest entry. The networks agree to float32 rounding
@@ -122,6 +125,31 @@ def test_torch_fidelity_protocol_equals_torch_fidelity_extractor(tmp_path, state
     ).eval()
     with torch.inference_mode():
         (rows,) = reference(torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous())
+    assert_stats_close(ours["torch-fidelity"], stats_of(rows))
+
+
+def torchmetrics_rows(tmp_path, state_dict, pixels, antialias: bool):
+    fid = pytest.importorskip("torchmetrics.image.fid", reason="torchmetrics is a test dependency")
+    pytest.importorskip("torch_fidelity", reason="torchmetrics' Inception network is torch-fidelity's")
+    torch.save(state_dict, tmp_path / "weights.pth")
+    reference = fid.NoTrainInceptionV3(
+        "inception-v3-compat",
+        ["2048"],
+        feature_extractor_weights_path=str(tmp_path / "weights.pth"),
+        antialias=antialias,
+    )
+    with torch.inference_mode():
+        return reference(torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous())  # [N, 2048]
+
+
+@pytest.mark.slow
+def test_torchmetrics_protocol_equals_torchmetrics_default_extractor(tmp_path, state_dict, pixels, ours):
+    assert_stats_close(ours["torchmetrics"], stats_of(torchmetrics_rows(tmp_path, state_dict, pixels, antialias=True)))
+
+
+@pytest.mark.slow
+def test_torch_fidelity_protocol_equals_torchmetrics_without_antialias(tmp_path, state_dict, pixels, ours):
+    rows = torchmetrics_rows(tmp_path, state_dict, pixels, antialias=False)
     assert_stats_close(ours["torch-fidelity"], stats_of(rows))
 
 
