@@ -1,7 +1,9 @@
 """A run folder as a metric's source: its generator, rebuilt from the newest readable checkpoint.
 
 `fastgen fid real.npz runs/gan-…` (and `kid`, `prc`, `is`, `stats`) samples the run's model in
-memory, never through image files. The checkpoint is found and read as `fastgen sample` reads it
+memory, never through image files, from its moving average when the run kept one (``--ema``),
+as `fastgen sample` does (both rebuild it with ``fastgen.train.recipes.model_from_checkpoint``).
+The checkpoint is found and read as `fastgen sample` reads it
 (:func:`fastgen.cli.sample._read_checkpoint`); its errors are reported against the argument that
 named the run (``A``, ``B``, ``FOLDER``).
 """
@@ -26,7 +28,7 @@ def load_run_generator(argument: str, run: str | Path, device):
     import torch
 
     from fastgen.cli.sample import _read_checkpoint
-    from fastgen.train import build_model
+    from fastgen.train.recipes import model_from_checkpoint
 
     try:
         state, name = _read_checkpoint(Path(run), str(device))
@@ -34,16 +36,11 @@ def load_run_generator(argument: str, run: str | Path, device):
         raise UsageError(argument, error.args[1]) from None
     except ValueError as error:  # CheckpointError: no readable checkpoint, naming the files
         raise UsageError(argument, str(error)) from None
-    config = state.get("config")
-    if not isinstance(config, dict) or not {"model", "data_shape", "options"} <= config.keys():
-        raise UsageError(argument, f"{name} has no model configuration: it was not written by `fastgen train`")
     try:
-        model = build_model(config["model"], config["data_shape"], config["options"])
-        model.load_state_dict(state["model"])
-    except (TypeError, ValueError, RuntimeError, KeyError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        message = f"{name} does not hold a {config['model']} fastgen can rebuild: {first_line}"
-        raise UsageError(argument, message) from None
+        model = model_from_checkpoint(state, name)  # its moving average, when the run kept one
+    except ValueError as error:  # CheckpointError: no model configuration, or one fastgen cannot rebuild
+        raise UsageError(argument, str(error)) from None
+    config = state["config"]
     if not hasattr(model, "sample") or len(config["data_shape"]) != 3:
         what = "an autoencoder" if not hasattr(model, "sample") else "a model of points, not images"
         raise UsageError(argument, f"{run} is a {config['model']} run: {what}, which has no images to score")

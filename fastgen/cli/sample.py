@@ -77,10 +77,8 @@ def _read_checkpoint(source: Path, device: str) -> tuple[dict, str]:
 def run(args) -> int:
     import torch
 
-    from fastgen.train import build_model
     from fastgen.train.callbacks import scatter_figure, write_png
-    from fastgen.train.checkpoint import CheckpointError
-    from fastgen.train.recipes import saved_options
+    from fastgen.train.recipes import model_from_checkpoint
 
     source = Path(args.run)
     if not source.exists():  # the run first: a missing run is the mistake to report, whatever -o is
@@ -88,17 +86,8 @@ def run(args) -> int:
     kind = _output_kind(args.output)
     _check_output(args.output, kind, args.overwrite)
     state, name = _read_checkpoint(source, args.device)
+    model = model_from_checkpoint(state, name, use_ema=not args.no_ema)
     config = state["config"]
-    if not isinstance(config, dict) or not {"model", "data_shape", "options"} <= config.keys():
-        raise CheckpointError(f"{name} has no model configuration: it was not written by `fastgen train`")
-    try:
-        model = build_model(config["model"], config["data_shape"], saved_options(config))
-        model.load_state_dict(state["model"])
-        if "ema" in state and not args.no_ema:
-            model.load_state_dict(state["ema"], strict=False)  # the averaged network over the trained one
-    except (TypeError, ValueError, RuntimeError, KeyError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{name} does not hold a {config['model']} fastgen can rebuild: {first_line}") from None
     if not hasattr(model, "sample"):
         raise UsageError("RUN", f"a {config['model']} run has no sampler: it is an autoencoder, not a generative model")
     model.to(args.device).eval()

@@ -18,7 +18,15 @@ import torch
 
 from fastgen.models import DCGAN, GAN, LSGAN, VAE, DenoisingAutoencoder
 
-__all__ = ["MODEL_NAMES", "RECIPES", "Defaults", "build_model", "defaults_for", "saved_options"]
+__all__ = [
+    "MODEL_NAMES",
+    "RECIPES",
+    "Defaults",
+    "build_model",
+    "defaults_for",
+    "model_from_checkpoint",
+    "saved_options",
+]
 
 
 @dataclass(frozen=True)
@@ -146,3 +154,23 @@ def _expected_type(parameter: inspect.Parameter) -> str | None:
     annotation = str(parameter.annotation).replace(" ", "")
     kinds = [kind.split("[")[0] for kind in annotation.split("|") if kind != "None"]
     return kinds[0] if len(kinds) == 1 and kinds[0] in _TYPES else None
+
+
+def model_from_checkpoint(state: dict, name: str, *, use_ema: bool = True) -> torch.nn.Module:
+    """The model a run's checkpoint ``state`` holds (``name`` says which file, for errors), with
+    its moving average over the trained sampling network when the run kept one and ``use_ema``;
+    a ``CheckpointError`` in one line when the checkpoint cannot be rebuilt."""
+    from fastgen.train.checkpoint import CheckpointError
+
+    config = state.get("config")
+    if not isinstance(config, dict) or not {"model", "data_shape", "options"} <= config.keys():
+        raise CheckpointError(f"{name} has no model configuration: it was not written by `fastgen train`")
+    try:
+        model = build_model(config["model"], config["data_shape"], saved_options(config))
+        model.load_state_dict(state["model"])
+        if use_ema and "ema" in state:
+            model.load_state_dict(state["ema"], strict=False)  # the averaged network over the trained one
+    except (TypeError, ValueError, RuntimeError, KeyError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{name} does not hold a {config['model']} fastgen can rebuild: {first_line}") from None
+    return model
