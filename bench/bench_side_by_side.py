@@ -19,7 +19,7 @@ import pytest
 
 from bench import bench_corrupt_encode, bench_ls_loss, bench_reparameterize
 from bench.conftest import compiled_backends, synchronize
-from bench.interleave import SUMMARY, Row, interleaved_medians
+from bench.interleave import Row, interleaved_medians, record
 
 
 @dataclass(frozen=True)
@@ -70,16 +70,5 @@ def test_side_by_side(benchmark, comparison, backend):
         synchronize=synchronize,
     )
     row = Row(comparison.label, backend, medians, dict(comparison.bars))
-    if timed:
-        SUMMARY.append(row)
-    benchmark.group = "side by side: the fused step alone (ratios: extra_info and the summary)"
-    benchmark.extra_info["interleaved_median_ms"] = {name: round(t * 1e3, 4) for name, t in medians.items()}
-    benchmark.extra_info["speedup"] = {baseline: round(row.ratio(baseline), 3) for baseline in comparison.bars}
-    benchmark.extra_info["bars"] = dict(comparison.bars)
-    fused = steps[backend]
-
-    def timed_step():
-        fused()
-        synchronize()
-
-    benchmark.pedantic(timed_step, rounds=5 if timed else 1, iterations=comparison.iterations if timed else 1)
+    group = "side by side: the fused step alone (ratios: extra_info and the summary)"
+    record(benchmark, row, steps[backend], group=group, iterations=comparison.iterations, synchronize=synchronize)

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from bench.conftest import device, synchronize
-from bench.interleave import SUMMARY, Row, interleaved_medians
+from bench.interleave import Row, interleaved_medians, record
 from bench.plain_loops import plain_step
 from fastgen.models import DCGAN
 from fastgen.train.graphs import GraphedStep
@@ -102,16 +102,6 @@ def test_train_vs_plain(benchmark, case):
     name = case.label.split()[0]
     bar = GPU_BAR.get(name, 1.0) if on_gpu else case.cpu_bar
     row = Row(f"train {case.label}", fused, medians, {"plain": bar, "tuned": 1.0})
-    if timed:
-        SUMMARY.append(row)
-    benchmark.group = "training steps vs plain PyTorch: fastgen's step alone (ratios: extra_info and the summary)"
     benchmark.extra_info["steps_per_second"] = {provider: round(1 / t, 2) for provider, t in medians.items()}
-    benchmark.extra_info["speedup"] = {baseline: round(row.ratio(baseline), 3) for baseline in row.bars}
-    benchmark.extra_info["bars"] = dict(row.bars)
-    step = steps[fused]
-
-    def timed_step():
-        step()
-        synchronize()
-
-    benchmark.pedantic(timed_step, rounds=3 if timed else 1, iterations=case.iterations if timed else 1)
+    group = "training steps vs plain PyTorch: fastgen's step alone (ratios: extra_info and the summary)"
+    record(benchmark, row, steps[fused], group=group, iterations=case.iterations, synchronize=synchronize)

@@ -62,6 +62,24 @@ def interleaved_medians(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def record(benchmark, row: Row, step: Callable[[], None], *, group: str, iterations: int, synchronize) -> None:
+    """Add ``row`` to the summary (when timed), its medians and ratios to ``extra_info``, and let
+    pytest-benchmark time the fused ``step`` alone for its own table (once under --benchmark-disable)."""
+    timed = not benchmark.disabled
+    if timed:
+        SUMMARY.append(row)
+    benchmark.group = group
+    benchmark.extra_info["interleaved_median_ms"] = {name: round(t * 1e3, 4) for name, t in row.medians.items()}
+    benchmark.extra_info["speedup"] = {baseline: round(row.ratio(baseline), 3) for baseline in row.bars}
+    benchmark.extra_info["bars"] = dict(row.bars)
+
+    def timed_step():
+        step()
+        synchronize()
+
+    benchmark.pedantic(timed_step, rounds=3 if timed else 1, iterations=iterations if timed else 1)
+
+
 def format_summary(rows: list[Row]) -> list[str]:
     """The rows as a table: fused step, each baseline's ratio and whether it meets its bar."""
     lines = ["fused op vs plain PyTorch, timed interleaved (ratio = baseline median / fused median):"]
