@@ -5,9 +5,10 @@ image networks, and freezing a network whose weight gradients nobody reads.
 Two DCGAN layers are matrix products in disguise. G's first layer is a transposed convolution of
 a 1 × 1 input (z) to a k × k map, D's last a k × k convolution of a k × k map to 1 × 1: every output
 is a dot product of the whole input with one slice of the weight. oneDNN runs them as
-convolutions, at 1-3 % of the machine's GEMM speed (bench/RESULTS.md, "Training steps"); as one
-GEMM each they cost almost nothing. The weights keep the convolution's shape and name, so state
-dicts and checkpoints are those of the plain layers.
+convolutions: at the DCGAN CLI recipe they took 6-10 ms of a 68 ms plain step on an AMD EPYC
+(bench/RESULTS.md, "Training steps against plain PyTorch"); as one GEMM each, well under 1 ms.
+The weights keep the convolution's shape and name, so state dicts and checkpoints are those of
+the plain layers.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from torch import nn
 __all__ = ["IMAGE_MEMORY_FORMAT", "ConvToVector", "VectorToMap", "adam", "frozen", "to_plain_layers", "unwrapped"]
 
 # The layout convolutional networks train in: channels_last (NHWC). On a CPU oneDNN's NHWC
-# convolutions run the DCGAN step markedly faster than NCHW (bench/RESULTS.md, "Training steps");
-# cuDNN's tensor-core convolutions work in NHWC too. Parameters are converted when a network is
+# convolutions run the DCGAN step faster than NCHW (bench/RESULTS.md, "Training steps against
+# plain PyTorch"); cuDNN's tensor-core convolutions work in NHWC too. Parameters are converted when a network is
 # built, inputs at its forward (a no-op when they already are).
 IMAGE_MEMORY_FORMAT = torch.channels_last
 
