@@ -386,7 +386,7 @@ class Trainer:
         if self.replicas is None:
             return self.step_function(batch)
         with self.replicas.active():
-            losses = self.model.training_step(batch, self.optimizers)
+            losses = self.step_function(batch)  # the run's precision and compile apply under DDP too
         # One all-reduce a step carries the losses (a NaN or Inf on any rank makes the sum non-finite
         # on every rank) and whether a rank has been asked to stop (_stop_if_requested reads it).
         *sums, stops = distributed.all_reduce_sum(
