@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from bench.conftest import compiled_backends, device
+from bench.interleave import Comparison
 from fastgen.ops import corrupt_encode
 from fastgen.ops.reference.corrupt_encode import corrupt_encode as reference
 
@@ -83,3 +84,17 @@ def test_forward_backward(run_pedantic, shape, provider, x_role):
     rounds = 3 if provider == "reference-eager" and n > 256 else 10 if provider == "reference-eager" else 40
     group = f"corrupt_encode {shape} float32 forward+backward" + (", x data" if x_role == "x-data" else "")
     run_pedantic(step, group=group, rounds=rounds, warmup_rounds=2)
+
+
+# The comparisons with plain PyTorch (eager, torch's RNG) for bench/bench_side_by_side.py.
+SIDE_BY_SIDE = [
+    Comparison(
+        f"corrupt_encode {shape}" + (", x data" if x_role == "x-data" else ""),
+        lambda p, shape=shape, x_role=x_role: make_step(p, shape, x_role),
+        {"eager(torch-rng)": 1.0},
+        rounds,
+        1,
+    )
+    for shape, rounds in (("256x784->1024", 60), ("1024x784->1024", 30))
+    for x_role in ("x-grad", "x-data")
+]

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from bench.conftest import compiled_backends, device
+from bench.interleave import Comparison
 from fastgen.ops import ls_discriminator_loss, ls_generator_loss
 from fastgen.ops.reference.ls_loss import ls_discriminator_loss as reference_d
 from fastgen.ops.reference.ls_loss import ls_generator_loss as reference_g
@@ -71,3 +72,11 @@ def test_discriminator_and_generator_losses(run_pedantic, size, provider):
         warmup_rounds=3,
         iterations=1 if large else 20,
     )
+
+
+# The comparisons with the plain losses for bench/bench_side_by_side.py: compiled where the pass
+# over memory dominates, eager where the call overhead does.
+SIDE_BY_SIDE = [
+    Comparison("ls_loss D+G 2^20 scores", lambda p: make_step(p, "1048576"), {"reference-compile": 1.0}, 40, 1),
+    Comparison("ls_loss D+G 64 scores", lambda p: make_step(p, "64"), {"reference-eager": 1.0}, 40, 20),
+]

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from bench.conftest import compiled_backends, device
+from bench.interleave import Comparison
 from fastgen.ops import reparameterize
 from fastgen.ops.reference.reparameterize import reparameterize as reference
 
@@ -80,3 +81,11 @@ def test_forward_backward(run_pedantic, shape, provider):
         warmup_rounds=2,
         iterations=1 if large else 20,
     )
+
+
+# The comparisons with plain PyTorch (eager and compiled, torch's RNG) for bench/bench_side_by_side.py.
+_PLAIN_AND_COMPILED = {"eager(torch-rng)": 1.0, "compile(torch-rng)": 1.0}
+SIDE_BY_SIDE = [
+    Comparison("reparameterize 4096x1024", lambda p: make_step(p, "4096x1024"), _PLAIN_AND_COMPILED, 15, 1),
+    Comparison("reparameterize 128x32", lambda p: make_step(p, "vae-128x32"), _PLAIN_AND_COMPILED, 40, 20),
+]

@@ -18,6 +18,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """One row of bench/bench_side_by_side.py, stated in the op's own benchmark module
+    (``SIDE_BY_SIDE`` in bench/bench_<module>.py; bench/ops.py finds them)."""
+
+    label: str
+    make_step: Callable[[str], Callable[[], None]]  # provider -> one forward+backward step
+    bars: dict  # baseline provider -> minimum speed-up of the fused op
+    rounds: int
+    iterations: int  # steps per round: 20 for sub-millisecond steps, so that timer jitter averages out
+
+
 @dataclass
 class Row:
     """One comparison's result: each provider's median seconds per step, and the bars."""

@@ -1,6 +1,8 @@
 """`fastgen selftest`: every op on every backend this machine can run, against the reference.
 
-For each op, small and odd shapes, every dtype and every (device, backend) pair usable here
+For each registered op (``fastgen.ops.registry()``), the shapes and inputs of its cases (stated
+with the op: fastgen/ops/_cases.py, shared with the contract suite), every dtype and every
+(device, backend) pair usable here
 (the CPU with ``cpp`` and ``torch``, and ``triton`` under ``TRITON_INTERPRET=1``; each visible GPU
 with ``cuda``, ``triton`` and ``torch``), the op's outputs and the gradients of every
 differentiable input are compared with the reference (``backend="torch"``) run on the CPU in
@@ -9,55 +11,28 @@ float64 on the same (dtype-rounded) inputs and seed.
 Tolerance, per output (flash-attention's rule): the backend's error may be at most twice the
 error of the reference itself run in that dtype on that device, plus a floor of a few units in
 the last place of the dtype (``FLOOR``: float32 results differ from float64 by the order of the
-summations over up to ~10^2 terms). Errors are relative to the output's magnitude:
-``max |out - ref| / max(1, max |ref|)``. Philox uniforms are bit-identical on every backend
-(tolerance 0); Philox normals agree to a few ulp (log, sin and cos differ between math libraries).
+summations), or the op's own ``atol`` where that is larger (the ulp differences of Philox
+normals: log, sin and cos differ between math libraries). Errors are relative to the output's
+magnitude: ``max |out - ref| / max(1, max |ref|)``. The Philox draws take int64 offsets, which
+have no rounding and no floor: uniforms must be bit-identical on every backend (tolerance 0).
 A backend that declines a dtype (Triton has no float64 kernels) is listed as skipped.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 
 import fastgen
-from fastgen import ops
+from fastgen.ops import registry
+from fastgen.ops._cases import OpCases
 
-OPS = (
-    "reparameterize",
-    "corrupt_encode",
-    "ls_discriminator_loss",
-    "ls_generator_loss",
-    "covariance",
-    "philox_uniform",
-    "philox_normal",
-)
-DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
-# A few ulp at the values' scale (see the module docstring).
-FLOOR = {torch.float64: 1e-12, torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
-SEED = 20260415
-NORMAL_TOLERANCE = 2e-6  # Box-Muller normals: a few ulp of float32 at |eps| < 6
-# reparameterize draws eps as float32 Philox normals in every dtype (float64 included), so its z
-# and grad logvar carry their few-ulp differences times exp(logvar / 2) (< 3 for these inputs).
-NOISE_FLOOR = 3 * NORMAL_TOLERANCE
-
-
-@dataclass(frozen=True)
-class Case:
-    """One op on one shape: ``make(generator)`` draws float64 CPU inputs (the differentiable ones
-    first, ``grads`` of them), ``call(inputs, backend)`` returns the op's outputs."""
-
-    op: str
-    shape: str
-    make: Callable[[torch.Generator], list]
-    call: Callable[[list, str], tuple[torch.Tensor, ...]]
-    outputs: tuple[str, ...]
-    grads: tuple[str, ...] = ()
-    dtypes: tuple[torch.dtype, ...] = DTYPES
-    floor: float = 0.0  # an error every backend may have whatever the dtype (see NOISE_FLOOR)
+OPS = tuple(op.name for op in registry())
+# A few ulp at the values' scale (see the module docstring); integer inputs (the Philox draws'
+# offsets) are summed nowhere, so their ops get no floor: only their own atol.
+FLOOR = {torch.float64: 1e-12, torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1.6e-2, torch.int64: 0.0}
 
 
 @dataclass
@@ -90,84 +65,26 @@ def _ratio(error: float, tolerance: float) -> float:
     return 0.0 if error == 0 else math.inf
 
 
-def _normal(generator: torch.Generator, *shape: int, scale: float = 1.0) -> torch.Tensor:
-    return torch.randn(*shape, generator=generator, dtype=torch.float64) * scale
+def cases() -> list[OpCases]:
+    """Every registered op's cases (stated with the op: fastgen/ops/_cases.py)."""
+    return [op.cases for op in registry()]
 
 
-def cases() -> Iterator[Case]:
-    for rows, d in ((1, 1), (7, 13), (3, 130)):
-        yield Case(
-            "reparameterize",
-            f"[{rows},{d}]",
-            lambda g, r=rows, d=d: [_normal(g, r, d), _normal(g, r, d, scale=0.5)],
-            lambda x, backend: ops.reparameterize(x[0], x[1], seed=SEED, backend=backend),
-            outputs=("z", "kl"),
-            grads=("mu", "logvar"),
-            floor=NOISE_FLOOR,
-        )
-    for n, n_visible, n_hidden in ((1, 1, 1), (7, 13, 5), (33, 70, 20)):
-        yield Case(
-            "corrupt_encode",
-            f"[{n},{n_visible}]x[{n_visible},{n_hidden}]",
-            lambda g, n=n, v=n_visible, h=n_hidden: [
-                torch.rand(n, v, generator=g, dtype=torch.float64),
-                _normal(g, v, h, scale=v**-0.5),
-                _normal(g, h, scale=0.1),
-            ],
-            lambda x, backend: (ops.corrupt_encode(x[0], x[1], x[2], corruption=0.25, seed=SEED, backend=backend),),
-            outputs=("h",),
-            grads=("x", "weight", "bias"),
-        )
-    for n_real, n_fake in ((1, 1), (5, 7), (1000, 999)):
-        yield Case(
-            "ls_discriminator_loss",
-            f"[{n_real}],[{n_fake}]",
-            lambda g, r=n_real, f=n_fake: [_normal(g, r, 1), _normal(g, f, 1)],
-            lambda x, backend: (ops.ls_discriminator_loss(x[0], x[1], 0.0, 1.0, backend=backend),),
-            outputs=("loss",),
-            grads=("d_real", "d_fake"),
-        )
-        yield Case(
-            "ls_generator_loss",
-            f"[{n_fake}]",
-            lambda g, f=n_fake: [_normal(g, f)],
-            lambda x, backend: (ops.ls_generator_loss(x[0], 1.0, backend=backend),),
-            outputs=("loss",),
-            grads=("d_fake",),
-        )
-    for n, d in ((2, 1), (17, 5), (100, 40)):
-        yield Case(
-            "covariance",
-            f"[{n},{d}]",
-            lambda g, n=n, d=d: [_normal(g, n, d) + 3.0],
-            lambda x, backend: (ops.covariance(x[0], backend=backend),),
-            outputs=("cov",),
-            grads=("x",),
-        )
-    for count in (1, 1000):
-        for name in ("philox_uniform", "philox_normal"):
-            draw = getattr(ops, name)
-            yield Case(
-                name,
-                f"[{count}]",
-                # offsets past 2^32 exercise the high word of the Philox counter
-                lambda g, c=count: [torch.arange(c, dtype=torch.int64) * 7919 + 2**33],
-                lambda x, backend, draw=draw: (draw(x[0], SEED, backend=backend),),
-                outputs=("u" if name == "philox_uniform" else "eps",),
-                dtypes=(torch.float32,),
-            )
+def _shape_name(shape) -> str:
+    return str(shape).replace(" ", "").replace("(", "[").replace(")", "]").replace(",]", "]")
 
 
-def _run(case: Case, inputs: list, backend: str) -> dict[str, torch.Tensor]:
+def _run(case: OpCases, inputs: list, backend: str) -> dict[str, torch.Tensor]:
     """The op's outputs and the gradients of sum(output * cotangent) in each differentiable input;
     the cotangents are drawn from a fixed seed, so every backend gets the same ones."""
-    differentiable = inputs[: len(case.grads)]
+    differentiable = [inputs[i] for i in case.differentiable]
     for t in differentiable:
         t.requires_grad_(True)
     outputs = case.call(inputs, backend)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
     results = {name: out.detach() for name, out in zip(case.outputs, outputs, strict=True)}
     if case.grads:
-        generator = torch.Generator().manual_seed(SEED + 1)
+        generator = torch.Generator().manual_seed(1)
         cotangents = [torch.randn(out.shape, generator=generator, dtype=torch.float64) for out in outputs]
         total = sum((out * w.to(out.device, out.dtype)).sum() for out, w in zip(outputs, cotangents, strict=True))
         grads = torch.autograd.grad(total, differentiable)
@@ -184,12 +101,8 @@ def _error(value: torch.Tensor, reference: torch.Tensor) -> float:
     return float((value - reference).abs().max() / max(1.0, float(reference.abs().max())))
 
 
-def _tolerance(case: Case, dtype: torch.dtype, reference_error: float) -> float:
-    if case.op == "philox_uniform":
-        return 0.0
-    if case.op == "philox_normal":
-        return NORMAL_TOLERANCE
-    return 2 * reference_error + max(FLOOR[dtype], case.floor)
+def _tolerance(case: OpCases, dtype: torch.dtype, reference_error: float) -> float:
+    return 2 * reference_error + max(FLOOR[dtype], case.atol)
 
 
 def _declined(error: RuntimeError) -> bool:
@@ -221,29 +134,37 @@ def run(
     pairs = [(d, b) for d, b in targets(devices) if not backend_names or b in backend_names]
     rows: dict[tuple, Row] = {}
     for case in cases():
-        if op_names and case.op not in op_names:
+        if op_names and case.name not in op_names:
             continue
-        inputs = case.make(torch.Generator().manual_seed(SEED))
-        for dtype in case.dtypes:
-            rounded = [t.to(dtype) if t.is_floating_point() else t for t in inputs]
-            reference = _run(case, [t.double() if t.is_floating_point() else t for t in rounded], "torch")
-            for device, backend in pairs:
-                key = (case.op, backend, str(device), dtype)
-                row = rows.setdefault(key, Row(case.op, backend, str(device), str(dtype).removeprefix("torch.")))
-                on_device = [t.to(device) for t in rounded]
-                try:
-                    got = _run(case, [t.clone() for t in on_device], backend)
-                except RuntimeError as error:
-                    if _declined(error):
-                        row.status, row.worst = "skip", str(error).split(": ", 2)[-1][:100]
-                    else:
-                        row.status, row.worst = "FAIL", f"{case.shape}: {type(error).__name__}: {error}"[:300]
-                    continue
-                in_dtype = _run(case, [t.clone() for t in on_device], "torch")
-                for name, expected in reference.items():
-                    tolerance = _tolerance(case, dtype, _error(in_dtype[name], expected))
-                    row.record(_error(got[name], expected), tolerance, f"{name} {case.shape}")
+        for shape in case.shapes:
+            inputs = case.make(shape, torch.Generator().manual_seed(0))
+            for dtype in case.dtypes:
+                _compare(case, _shape_name(shape), inputs, dtype, pairs, rows)
     return list(rows.values())
+
+
+def _compare(case: OpCases, shape: str, inputs: list, dtype: torch.dtype, pairs: list, rows: dict) -> None:
+    """One shape in one dtype on every (device, backend) pair, recorded in ``rows``."""
+    rounded = [t.to(dtype) if t.is_floating_point() else t for t in inputs]
+    reference = _run(case, [t.double() if t.is_floating_point() else t for t in rounded], "torch")
+    for device, backend in pairs:
+        key = (case.name, backend, str(device), dtype)
+        row = rows.setdefault(key, Row(case.name, backend, str(device), str(dtype).removeprefix("torch.")))
+        if row.status == "skip":
+            continue
+        on_device = [t.to(device) for t in rounded]
+        try:
+            got = _run(case, [t.clone() for t in on_device], backend)
+        except RuntimeError as error:
+            if _declined(error):
+                row.status, row.worst = "skip", str(error).split(": ", 2)[-1][:100]
+            else:
+                row.status, row.worst = "FAIL", f"{shape}: {type(error).__name__}: {error}"[:300]
+            continue
+        in_dtype = _run(case, [t.clone() for t in on_device], "torch")
+        for name, expected in reference.items():
+            tolerance = _tolerance(case, dtype, _error(in_dtype[name], expected))
+            row.record(_error(got[name], expected), tolerance, f"{name} {shape}")
 
 
 def format_table(rows: list[Row]) -> str:

@@ -93,6 +93,9 @@ install() {
         "$PYTHON" -c "$check"
 }
 
+# The registered ops' benchmark files (bench/ops.py enumerates the op registry).
+OP_BENCHMARKS=$(cd "$REPO" && "$PYTHON" -m bench.ops 2>/dev/null | tr '\n' ' ')
+
 export -f installed_fastgen environment install
 export PYTHON OUT GPU_ARCH
 
@@ -104,10 +107,10 @@ phase selftest 120 1 bash -c 'installed_fastgen selftest'
 # (CUDA-graph capture of the random ops and a reduce-overhead compilation among them: 150 s)
 phase cuda-tests 150 1 "$PYTHON" -m pytest -q -m cuda tests/
 phase op-tests 180 1 "$PYTHON" -m pytest -q tests/ops -k "cuda or triton"
-# Every row of the op benchmarks runs on the GPU: eager and compiled references, cuda, triton;
+# Every row of the registered ops' benchmarks runs on the GPU: eager and compiled references, cuda, triton;
 # then the item-5 comparisons timed interleaved (bench_side_by_side.py: its table ends the log).
 phase bench 200 1 \
-    "$PYTHON" -m pytest -q bench/bench_reparameterize.py bench/bench_corrupt_encode.py bench/bench_ls_loss.py \
+    "$PYTHON" -m pytest -q $OP_BENCHMARKS \
     bench/bench_side_by_side.py --benchmark-only --benchmark-json "$OUT/bench.json"
 # Where the step time goes: host µs per dispatch layer, and kernel time vs latency per provider.
 # Whole training steps: fastgen (eager and captured as one CUDA graph) against the plain

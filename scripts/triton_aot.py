@@ -1,7 +1,8 @@
 """Compile every Triton kernel of fastgen ahead of time for sm_80 and sm_90, without a GPU.
 
-Each module of ``fastgen/ops/triton`` plans its launches through ``Launch`` objects and states
-``AOT_DTYPES``, ``AOT_SHAPES`` and ``aot_cases(shape, dtype)``: the launches its launchers make for
+Each module of ``fastgen/ops/triton`` that a registered op names (``TritonKernels`` in its
+description, enumerated from ``fastgen.ops.registry()``) plans its launches through ``Launch``
+objects and states ``AOT_DTYPES``, ``AOT_SHAPES`` and ``aot_cases(shape, dtype)``: the launches its launchers make for
 those shapes (planned on ``meta`` tensors by the launchers' own code, so the block constexprs here
 are the ones a real call picks). This script turns each launch into the signature Triton's JIT
 would specialise it to (pointer dtypes, int32/int64, the divisible-by-16 and equal-to-1 integer
@@ -41,7 +42,17 @@ import triton  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
-MODULES = ("reparameterize", "corrupt_encode", "covariance", "ls_loss", "philox")
+from fastgen.ops import registry  # noqa: E402
+from fastgen.ops._registry import TritonKernels  # noqa: E402
+
+
+def triton_modules() -> tuple[str, ...]:
+    """The modules of fastgen/ops/triton that the registered ops name (``TritonKernels``)."""
+    loaders = [loader for op in registry() for loader in op.description.implementations.values()]
+    return tuple(dict.fromkeys(loader.module for loader in loaders if isinstance(loader, TritonKernels)))
+
+
+MODULES = triton_modules()
 ARCHS = (80, 90)
 SHARED_LIMIT = {80: 163 * 1024, 90: 227 * 1024}  # bytes of shared memory one block may use
 _POINTER_TYPES = {

@@ -1,5 +1,6 @@
 """fastgen selftest: passes on the backends of this machine, and catches a backend that is wrong."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -36,15 +37,14 @@ def test_uniforms_are_compared_bit_for_bit():
 
 def test_a_wrong_backend_fails(monkeypatch):
     """A backend whose gradient is off by 1e-3 (in float32) is reported as FAIL with the output named."""
-    good = list(selftest.cases())
 
     def off_by_a_little(x, backend):
         loss = fastgen.ops.ls_generator_loss(x[0], 1.0, backend=backend)
         return (loss if backend == "torch" else loss + 1e-3 * x[0].sum(),)
 
-    case = next(c for c in good if c.op == "ls_generator_loss")
-    wrong = selftest.Case(case.op, case.shape, case.make, off_by_a_little, case.outputs, case.grads, (torch.float32,))
-    monkeypatch.setattr(selftest, "cases", lambda: iter([wrong]))
+    case = next(c for c in selftest.cases() if c.name == "ls_generator_loss")
+    wrong = dataclasses.replace(case, call=off_by_a_little, dtypes=(torch.float32,))
+    monkeypatch.setattr(selftest, "cases", lambda: [wrong])
     rows = selftest.run(CPU, backend_names={"torch", "cpp"})
     by_backend = {r.backend: r for r in rows}
     assert by_backend["torch"].status == "ok"

@@ -10,6 +10,14 @@
 // Four numbers per call: the ten rounds were 3/4 wasted when each element took its own counter.
 // One function for the host and the device, so that every backend draws the same numbers:
 // integers and uniforms are bit-identical; normals agree to the ulp of the math library.
+//
+// The random ops (corrupt_encode, reparameterize) draw element i of their call as number
+// base + i of the stream keyed by seed. Given a seed, base = 0. Without one (CUDA kernels only;
+// fastgen.ops draws a CPU call's seed from torch's CPU generator), the kernel takes torch's CUDA
+// generator's seed and an offset it reserves, as torch's own random kernels do, so that a CUDA
+// graph draws new numbers at every replay (philox_source.h). The forward returns the (seed, base)
+// it used as rng_state, two int64 on the op's device, and the backward draws the same numbers
+// again from it, with no host read.
 #pragma once
 
 #include <c10/macros/Macros.h>

@@ -1,16 +1,26 @@
 """One description per op; from it alone, the custom ops' fakes and autograd, the reasons a backend
-refuses some inputs, and the dispatch table.
+refuses some inputs, the dispatch table, and the op's entry in the registry.
+
+Registering an op records it (``registry()``): everything that goes over every op (`fastgen
+selftest`, the contract suite tests/ops/test_contract.py, bench/bench_side_by_side.py,
+scripts/triton_aot.py, scripts/gpu_check.sh through bench/ops.py) enumerates the registry
+instead of keeping a list of its own. ``fastgen.ops`` imports every op module, so that importing
+it registers every op.
 
 An op ``name`` has a pure-PyTorch reference and, per backend, a forward custom op named by
 ``backends.op_name(backend, name)`` (``fastgen::<name>`` in fastgen._C for cpp and cuda,
 ``fastgen::<name>_triton`` for Triton) and, when its backward is an op too, a backward custom op
 named by ``backends.op_name(backend, f"_{name}_backward")``. Each backend states what its kernels
 take in a ``Capabilities`` next to them: ``fastgen/ops/compiled.py`` for fastgen._C, a
-``CAPABILITIES`` constant at the top of each ``fastgen/ops/triton/<op>.py``.
+``CAPABILITIES`` constant at the top of each ``fastgen/ops/triton/<module>.py``, named in the
+description by ``TritonKernels("<module>")``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import sys
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +54,18 @@ class Capabilities:
         return found
 
 
+@dataclass(frozen=True)
+class TritonKernels:
+    """An op's Triton implementation: the module ``fastgen/ops/triton/<module>.py``, imported when
+    loaded (only where Triton can run), whose ``CAPABILITIES`` say what its kernels take.
+    scripts/triton_aot.py compiles the modules named here."""
+
+    module: str
+
+    def __call__(self) -> Capabilities:
+        return importlib.import_module(f"fastgen.ops.triton.{self.module}").CAPABILITIES
+
+
 def _names(dtypes) -> str:
     return ", ".join(sorted(str(d).replace("torch.", "") for d in dtypes))
 
@@ -68,6 +90,8 @@ class OpDescription:
         derivatives (tested); False refuses it with an error naming the op (the backward op
         then gets an autograd formula that raises).
     result: the public value from the custom op's outputs (the reference returns it directly).
+    cases: returns the op's test inputs and tolerances (``fastgen.ops._cases.OpCases``), made
+        when a suite asks for them.
     """
 
     name: str
@@ -79,6 +103,7 @@ class OpDescription:
     backward_fake: Callable | None = None
     double_backward: bool = False
     result: Callable | None = None
+    cases: Callable | None = None
 
     def __post_init__(self):
         if (self.setup_context is None) != (self.backward is None):
@@ -89,9 +114,11 @@ class OpDescription:
 
 @dataclass
 class Op:
-    """A registered op: its dispatch table, what each backend takes, and its custom ops."""
+    """A registered op: its dispatch table, what each backend takes, and its custom ops.
+    ``module`` is the module that registered it (``fastgen.ops.<module>``)."""
 
     description: OpDescription
+    module: str = ""
     implementations: dict[str, Callable] = field(default_factory=dict)
     capabilities: dict[str, Capabilities] = field(default_factory=dict)
     custom_ops: dict[str, torch._ops.OpOverload] = field(default_factory=dict)
@@ -104,6 +131,13 @@ class Op:
     @property
     def name(self) -> str:
         return self.description.name
+
+    @property
+    def cases(self):
+        """The op's ``OpCases``, with its name and this op filled in."""
+        if self.description.cases is None:
+            raise ValueError(f"{self.name} has no test cases: give its OpDescription cases=")
+        return dataclasses.replace(self.description.cases(), name=self.name, op=self)
 
     def refusals(self, backend: str, args: tuple) -> list[str]:
         """Why ``backend`` cannot run a call with these arguments (empty when it can)."""
@@ -176,9 +210,25 @@ def _refuse_double_backward(op_name: str, backward_op) -> None:
     torch.library.register_autograd(backward_op, backward, setup_context=lambda ctx, inputs, output: None)
 
 
+# name -> op, in the order the ops were registered (see ``registry``).
+_REGISTERED: dict[str, Op] = {}
+
+
+def registry() -> tuple[Op, ...]:
+    """Every op of fastgen, registered or not on a backend of this process."""
+    import fastgen.ops  # noqa: F401  (importing it registers every op)
+
+    return tuple(_REGISTERED.values())
+
+
 def register(description: OpDescription) -> Op:
-    """Give the description's custom ops their fakes and autograd; return the dispatchable op."""
-    op = Op(description, implementations={"torch": description.reference})
+    """Give the description's custom ops their fakes and autograd, record the op in the registry
+    and return the dispatchable op. Called at the top level of the op's module."""
+    if description.name in _REGISTERED:
+        raise ValueError(f"an op named {description.name} is registered already")
+    module = sys._getframe(1).f_globals["__name__"]
+    op = Op(description, module=module, implementations={"torch": description.reference})
+    _REGISTERED[description.name] = op
     registered = set()
     for backend, load in description.implementations.items():
         if backends.unavailable_reason(backend) is not None:

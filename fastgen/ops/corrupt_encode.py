@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from fastgen.ops import _checks, compiled, seeds
-from fastgen.ops._registry import OpDescription, register
+from fastgen.ops import _cases, _checks, compiled, seeds
+from fastgen.ops._registry import OpDescription, TritonKernels, register
 from fastgen.ops.reference.corrupt_encode import corrupt_encode as reference
 
 __all__ = ["corrupt_encode"]
@@ -57,23 +57,21 @@ def _public(outputs):
     return outputs[0]
 
 
-def _triton():
-    from fastgen.ops.triton import corrupt_encode as kernels
-
-    return kernels.CAPABILITIES
-
-
 OP = register(
     OpDescription(
         name="corrupt_encode",
         reference=reference,
         fake=_fake,
-        implementations={**compiled.implementations("corrupt_encode"), "triton": _triton},
+        implementations={
+            **compiled.implementations(cpp=compiled.FLOATING, cuda=compiled.FLOATING),
+            "triton": TritonKernels("corrupt_encode"),
+        },
         setup_context=_setup_context,
         backward=_backward,
         backward_fake=_fake_backward,
         double_backward=False,
         result=_public,
+        cases=lambda: _contract_cases(),
     )
 )
 
@@ -123,3 +121,51 @@ def corrupt_encode(
         raise ValueError(f"corruption must be a number with 0 <= corruption < 1, got {corruption!r}")
     seed = seeds.resolve(seed, x.device)
     return OP(x.contiguous(), weight.contiguous(), bias.contiguous(), float(corruption), seed, backend=backend)
+
+
+# --- the contract's cases (fastgen/ops/_cases.py) --------------------------------------------------
+
+
+def _contract_cases() -> _cases.OpCases:
+    def make(shape, generator):
+        n, n_visible, n_hidden = shape
+        x = torch.rand(n, n_visible, generator=generator, dtype=torch.float64)
+        weight = _cases.normal(generator, n_visible, n_hidden) / max(n_visible, 1) ** 0.5
+        return [x, weight, _cases.normal(generator, n_hidden)]
+
+    def backward_op_args(inputs):
+        x, weight, bias = (t.float() for t in inputs)
+        h = torch.sigmoid(x @ weight + bias)
+        return (torch.ones_like(h), h, x, weight, 0.3, _cases.rng_state(), True)
+
+    def encode(x=None, weight=None, bias=None, corruption=0.3):
+        x = torch.ones(3, 4) if x is None else x
+        weight = torch.ones(4, 3) if weight is None else weight
+        bias = torch.ones(3) if bias is None else bias
+        return corrupt_encode(x, weight, bias, corruption=corruption, seed=0)
+
+    return _cases.OpCases(
+        make=make,
+        call=lambda inputs, backend: corrupt_encode(*inputs, corruption=0.3, seed=_cases.SEED, backend=backend),
+        outputs=("h",),
+        inputs=("x", "weight", "bias"),
+        # (N, n_visible, n_hidden): ones, primes, not a multiple of the tiles, an empty batch
+        shapes=[(1, 1, 1), (1, 13, 7), (17, 31, 5), (37, 70, 20), (0, 6, 4)],
+        strided_shape=(11, 17, 13),
+        op_args=lambda inputs: (*(t.float() for t in inputs), 0.3, _cases.SEED),
+        backward_op_args=backward_op_args,
+        differentiable=(0, 1, 2),
+        bad=[
+            (lambda: encode(corruption=1.0), ValueError, "corruption must be"),
+            (lambda: encode(corruption=-0.1), ValueError, "corruption must be"),
+            (lambda: encode(corruption=float("nan")), ValueError, "corruption must be"),
+            (lambda: encode(x=torch.ones(3, 5)), ValueError, "weight must have shape"),
+            (lambda: encode(x=torch.ones(3, 4, 1)), ValueError, "x must have shape"),
+            (lambda: encode(weight=torch.ones(4, 2)), ValueError, "bias must have shape"),
+            (lambda: encode(x=torch.ones(3, 4, dtype=torch.int64)), TypeError, "x must have a floating dtype"),
+            (lambda: encode(weight=torch.ones(4, 3, dtype=torch.int32)), TypeError, "weight must have a floating"),
+            (lambda: encode(x=[[1.0] * 4]), TypeError, "x must be a torch.Tensor"),
+            (lambda: encode(weight=torch.ones(4, 3, device="meta")), ValueError, "weight is on meta"),
+            (lambda: encode(bias=torch.ones(3, device="meta")), ValueError, "bias is on meta"),
+        ],
+    )

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import torch
 
-from fastgen.ops import _checks, compiled
-from fastgen.ops._registry import OpDescription, register
+from fastgen.ops import _cases, _checks, compiled
+from fastgen.ops._registry import OpDescription, TritonKernels, register
 from fastgen.ops.reference import covariance as reference
 
 __all__ = ["covariance", "shifted_moments"]
@@ -56,21 +56,20 @@ def _moments_backward(ctx, backward_op, grad_sums, grad_gram):
     return grad_x, -grad_x.sum(dim=1)
 
 
-def _triton():
-    from fastgen.ops.triton import covariance as kernels
-
-    return kernels.CAPABILITIES
-
+# cpp takes float32 and float64 (the public functions widen half precision), Triton float32 (its
+# CAPABILITIES). No CUDA C++ kernels: on a GPU the statistics run on Triton.
+_IMPLEMENTATIONS = {**compiled.implementations(cpp=compiled.FLOAT32_64), "triton": TritonKernels("covariance")}
 
 COVARIANCE = register(
     OpDescription(
         name="covariance",
         reference=reference.covariance,
         fake=_fake_covariance,
-        implementations={**compiled.implementations("covariance"), "triton": _triton},
+        implementations=_IMPLEMENTATIONS,
         setup_context=_save_inputs,
         backward=_covariance_backward,
         double_backward=True,
+        cases=lambda: _covariance_cases(),
     )
 )
 SHIFTED_MOMENTS = register(
@@ -78,10 +77,11 @@ SHIFTED_MOMENTS = register(
         name="shifted_moments",
         reference=reference.shifted_moments,
         fake=_fake_moments,
-        implementations={**compiled.implementations("shifted_moments"), "triton": _triton},
+        implementations=_IMPLEMENTATIONS,
         setup_context=_save_inputs,
         backward=_moments_backward,
         double_backward=True,
+        cases=lambda: _moments_cases(),
     )
 )
 
@@ -147,3 +147,56 @@ def shifted_moments(
     cb = (shift if shift.dim() == 2 else shift.unsqueeze(0)).to(acc).contiguous()
     sums, gram = SHIFTED_MOMENTS(xb, cb, backend=backend)
     return (sums, gram) if x.dim() == 3 else (sums[0], gram[0])
+
+
+# --- the contract's cases (fastgen/ops/_cases.py) --------------------------------------------------
+
+
+def _batched(inputs) -> tuple:
+    """x as the custom ops take it, [B, N, d] float32."""
+    return (inputs[0].float().reshape(-1, *inputs[0].shape[-2:]),)
+
+
+def _covariance_cases() -> _cases.OpCases:
+    return _cases.OpCases(
+        make=lambda shape, generator: [_cases.normal(generator, *shape)],
+        call=lambda inputs, backend: covariance(*inputs, backend=backend),
+        outputs=("cov",),
+        inputs=("x",),
+        # (B, N, d): the fewest rows, a prime d, two tiles of the Triton kernel (d > 32), unbatched
+        shapes=[(1, 2, 1), (1, 5, 3), (2, 37, 33), (23, 11)],
+        strided_shape=(13, 9),
+        op_args=_batched,
+        differentiable=(0,),
+        op_dtype=reference.compute_dtype,
+        bad=[
+            (lambda: covariance([[1.0, 2.0]]), TypeError, "x must be a torch.Tensor"),
+            (lambda: covariance(torch.zeros(3, 2, dtype=torch.int64)), TypeError, "x must have a floating"),
+            (lambda: covariance(torch.zeros(3)), ValueError, r"x must have shape \[N, d\] or \[B, N, d\]"),
+            (lambda: covariance(torch.zeros(1, 4)), ValueError, "x must have at least 2 rows"),
+            (lambda: covariance(torch.zeros(3, 0)), ValueError, "x must have at least one feature"),
+        ],
+    )
+
+
+def _moments_cases() -> _cases.OpCases:
+    def make(shape, generator):
+        return [_cases.normal(generator, *shape), _cases.normal(generator, *shape[:-2], shape[-1])]
+
+    return _cases.OpCases(
+        make=make,
+        call=lambda inputs, backend: shifted_moments(*inputs, backend=backend),
+        outputs=("sums", "gram"),
+        inputs=("x", "shift"),
+        # (B, N, d), with no rows at all (zeros out) and unbatched; shapes[1] is small for gradgradcheck
+        shapes=[(1, 1, 1), (1, 6, 4), (2, 45, 33), (1, 0, 5), (19, 7)],
+        strided_shape=(13, 9),
+        op_args=lambda inputs: (*_batched(inputs), inputs[1].float().reshape(-1, inputs[1].shape[-1])),
+        differentiable=(0, 1),
+        op_dtype=reference.compute_dtype,
+        bad=[
+            (lambda: shifted_moments(torch.zeros(5, 4), torch.zeros(3)), ValueError, "shift must have shape"),
+            (lambda: shifted_moments(torch.zeros(5, 4), [0.0] * 4), TypeError, "shift must be a torch.Tensor"),
+            (lambda: shifted_moments(torch.zeros(5, 4), torch.zeros(4, device="meta")), ValueError, "shift is on meta"),
+        ],
+    )

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import torch
 
-from fastgen.ops import _checks, compiled
-from fastgen.ops._registry import OpDescription, register
+from fastgen.ops import _cases, _checks, compiled
+from fastgen.ops._registry import OpDescription, TritonKernels, register
 from fastgen.ops.reference import ls_loss as reference
 
 __all__ = ["ls_discriminator_loss", "ls_generator_loss"]
@@ -84,27 +84,34 @@ def _loss(outputs):
     return outputs[0]
 
 
-def _triton():
-    from fastgen.ops.triton import ls_loss as kernels
-
-    return kernels.CAPABILITIES
-
-
-def _describe(name: str, reference_fn, fake) -> OpDescription:
+def _describe(name: str, reference_fn, fake, cases) -> OpDescription:
     return OpDescription(
         name=name,
         reference=reference_fn,
         fake=fake,
-        implementations={**compiled.implementations(name), "triton": _triton},
+        implementations={
+            **compiled.implementations(cpp=compiled.FLOATING, cuda=compiled.FLOATING),
+            "triton": TritonKernels("ls_loss"),
+        },
         setup_context=_setup_context,
         backward=_backward,
         double_backward=True,
         result=_loss,
+        cases=cases,
     )
 
 
-DISCRIMINATOR = register(_describe("ls_discriminator_loss", reference.ls_discriminator_loss, _fake_discriminator))
-GENERATOR = register(_describe("ls_generator_loss", reference.ls_generator_loss, _fake_generator))
+DISCRIMINATOR = register(
+    _describe(
+        "ls_discriminator_loss",
+        reference.ls_discriminator_loss,
+        _fake_discriminator,
+        lambda: _discriminator_cases(),
+    )
+)
+GENERATOR = register(
+    _describe("ls_generator_loss", reference.ls_generator_loss, _fake_generator, lambda: _generator_cases())
+)
 
 
 def _label(value, name: str) -> float:
@@ -148,3 +155,50 @@ def ls_generator_loss(d_fake: torch.Tensor, c: float, *, backend: str | None = N
         raise ValueError("d_fake must not be empty")
     c = _label(c, "c")
     return GENERATOR(d_fake.contiguous(), c, backend=backend)
+
+
+# --- the contract's cases (fastgen/ops/_cases.py) --------------------------------------------------
+
+_ONES = torch.ones(3)
+
+
+def _discriminator_cases() -> _cases.OpCases:
+    ones = _ONES
+    return _cases.OpCases(
+        make=lambda shapes, generator: [_cases.normal(generator, *shapes[0]), _cases.normal(generator, *shapes[1])],
+        call=lambda inputs, backend: ls_discriminator_loss(*inputs, -1.0, 1.0, backend=backend),
+        outputs=("loss",),
+        inputs=("d_real", "d_fake"),
+        # (d_real's shape, d_fake's shape): single scores, primes, more than one block of scores
+        shapes=[((1,), (1,)), ((37, 1), (5,)), ((3, 7, 11), (1031,)), ((2053,), (1,))],
+        strided_shape=((8, 6), (10, 2)),
+        op_args=lambda inputs: (*(t.float() for t in inputs), -1.0, 1.0),
+        differentiable=(0, 1),
+        bad=[
+            (lambda: ls_discriminator_loss(ones.long(), ones, 0, 1), TypeError, "d_real must have a floating"),
+            (lambda: ls_discriminator_loss(ones, ones.int(), 0, 1), TypeError, "d_fake must have a floating"),
+            (lambda: ls_discriminator_loss([1.0], ones, 0, 1), TypeError, "d_real must be a torch.Tensor"),
+            (lambda: ls_discriminator_loss(ones, torch.ones(3, device="meta"), 0, 1), ValueError, "d_fake is on meta"),
+            (lambda: ls_discriminator_loss(torch.ones(0), ones, 0, 1), ValueError, "d_real and d_fake must not be"),
+            (lambda: ls_discriminator_loss(ones, ones, "0", 1), TypeError, "a must be a real number"),
+            (lambda: ls_discriminator_loss(ones, ones, 0, True), TypeError, "b must be a real number"),
+        ],
+    )
+
+
+def _generator_cases() -> _cases.OpCases:
+    return _cases.OpCases(
+        make=lambda shape, generator: [_cases.normal(generator, *shape)],
+        call=lambda inputs, backend: ls_generator_loss(*inputs, 0.5, backend=backend),
+        outputs=("loss",),
+        inputs=("d_fake",),
+        shapes=[(1,), (37, 1), (3, 7, 11), (2053,)],
+        strided_shape=(10, 3),
+        op_args=lambda inputs: (inputs[0].float(), 0.5),
+        differentiable=(0,),
+        bad=[
+            (lambda: ls_generator_loss(_ONES.bool(), 1), TypeError, "d_fake must have a floating"),
+            (lambda: ls_generator_loss(torch.ones(2, 0), 1), ValueError, "d_fake must not be empty"),
+            (lambda: ls_generator_loss(_ONES, None), TypeError, "c must be a real number"),
+        ],
+    )

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from fastgen.ops import _checks, compiled, philox
-from fastgen.ops._registry import OpDescription, register
+from fastgen.ops import _cases, _checks, compiled, philox
+from fastgen.ops._registry import OpDescription, TritonKernels, register
 
 __all__ = ["philox_normal", "philox_uniform"]
 
@@ -29,23 +29,22 @@ def _normal_reference(offsets: torch.Tensor, seed: int) -> torch.Tensor:
     return philox.normal(seed, offsets)
 
 
-def _triton():
-    from fastgen.ops.triton import philox as kernels
-
-    return kernels.CAPABILITIES
-
-
-def _describe(name: str, reference) -> OpDescription:
+def _describe(name: str, reference, atol: float) -> OpDescription:
     return OpDescription(
         name=name,
         reference=reference,
         fake=_fake,
-        implementations={**compiled.implementations(name), "triton": _triton},
+        implementations={
+            **compiled.implementations(cpp=compiled.OFFSETS, cuda=compiled.OFFSETS),
+            "triton": TritonKernels("philox"),
+        },
+        cases=lambda: _draw_cases(name, atol),
     )
 
 
-UNIFORM = register(_describe("philox_uniform", _uniform_reference))
-NORMAL = register(_describe("philox_normal", _normal_reference))
+# Uniforms are bit-identical on every backend (atol 0); normals agree to the ulp of log and cos.
+UNIFORM = register(_describe("philox_uniform", _uniform_reference, atol=0.0))
+NORMAL = register(_describe("philox_normal", _normal_reference, atol=_cases.PHILOX_NORMAL_ATOL))
 
 
 def _offsets(offsets) -> torch.Tensor:
@@ -65,3 +64,33 @@ def philox_normal(offsets: torch.Tensor, seed: int, *, backend: str | None = Non
     """N(0, 1) float32 numbers of the shape of ``offsets`` (int64): offset o gives
     tl.randn4x(seed, o >> 2)[o & 3]."""
     return NORMAL(_offsets(offsets), philox.check_seed(seed), backend=backend)
+
+
+# --- the contract's cases (fastgen/ops/_cases.py) --------------------------------------------------
+
+
+def _offsets_around_2_32(shape, generator):
+    """Offsets around 2**32: the high word of the counter is exercised."""
+    count = int(torch.Size(shape).numel())
+    return [torch.arange(count, dtype=torch.int64).view(shape) * 7919 + 2**32 - 3 * count]
+
+
+def _draw_cases(name: str, atol: float) -> _cases.OpCases:
+    draw = philox_uniform if name == "philox_uniform" else philox_normal
+    return _cases.OpCases(
+        make=_offsets_around_2_32,
+        call=lambda inputs, backend: draw(*inputs, _cases.SEED, backend=backend),
+        outputs=("u" if draw is philox_uniform else "eps",),
+        inputs=("offsets",),
+        shapes=[(1,), (1031,), (3, 7), (0,)],
+        strided_shape=(5, 4),
+        op_args=lambda inputs: (inputs[0], _cases.SEED),
+        dtypes=(torch.int64,),
+        atol=atol,
+        bad=[
+            (lambda: draw(torch.arange(3, dtype=torch.int32), 0), TypeError, "offsets must be an int64"),
+            (lambda: draw([0, 1], 0), TypeError, "offsets must be a torch.Tensor"),
+            (lambda: draw(torch.arange(3), -1), ValueError, r"seed must be in \[0, 2\*\*63 - 1\]"),
+            (lambda: draw(torch.arange(3), 1.5), TypeError, "seed must be an int"),
+        ],
+    )

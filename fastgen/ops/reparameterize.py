@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import torch
 
-from fastgen.ops import _checks, compiled, seeds
-from fastgen.ops._registry import OpDescription, register
+from fastgen.ops import _cases, _checks, compiled, seeds
+from fastgen.ops._registry import OpDescription, TritonKernels, register
 from fastgen.ops.reference.reparameterize import reparameterize as reference
 
 __all__ = ["reparameterize"]
@@ -63,23 +63,21 @@ def _public(outputs):
     return outputs[0], outputs[1]
 
 
-def _triton():
-    from fastgen.ops.triton import reparameterize as kernels
-
-    return kernels.CAPABILITIES
-
-
 OP = register(
     OpDescription(
         name="reparameterize",
         reference=reference,
         fake=_fake,
-        implementations={**compiled.implementations("reparameterize"), "triton": _triton},
+        implementations={
+            **compiled.implementations(cpp=compiled.FLOATING, cuda=compiled.FLOATING),
+            "triton": TritonKernels("reparameterize"),
+        },
         setup_context=_setup_context,
         backward=_backward,
         backward_fake=_fake_backward,
         double_backward=False,
         result=_public,
+        cases=lambda: _contract_cases(),
     )
 )
 
@@ -127,3 +125,45 @@ def reparameterize(
         eps = eps.to(mu.dtype).contiguous()
     seed = seeds.resolve(seed, mu.device)
     return OP(mu.contiguous(), logvar.contiguous(), eps, seed, backend=backend)
+
+
+# --- the contract's cases (fastgen/ops/_cases.py) --------------------------------------------------
+
+
+def _contract_cases() -> _cases.OpCases:
+    zeros = torch.zeros(3, 4)
+
+    def make(shape, generator):
+        # logvar in [-2, 2]: std = exp(logvar / 2) < 3 scales eps's ulp differences (atol)
+        return [_cases.normal(generator, *shape), (0.5 * _cases.normal(generator, *shape)).clamp(-2, 2)]
+
+    def backward_op_args(inputs):
+        mu, logvar = (t.float() for t in inputs)
+        return (torch.ones_like(mu), torch.ones(mu.shape[:-1]), mu, logvar, None, _cases.rng_state())
+
+    return _cases.OpCases(
+        make=make,
+        call=lambda inputs, backend: reparameterize(*inputs, seed=_cases.SEED, backend=backend),
+        outputs=("z", "kl"),
+        inputs=("mu", "logvar"),
+        # (rows, d): one element, a prime d, a leading batch, more than one block of d, no rows
+        shapes=[(1, 1), (7, 13), (3, 5, 37), (2, 1031), (0, 5)],
+        strided_shape=(9, 6),
+        op_args=lambda inputs: (*(t.float() for t in inputs), None, _cases.SEED),
+        backward_op_args=backward_op_args,
+        differentiable=(0, 1),
+        atol=3 * _cases.PHILOX_NORMAL_ATOL,  # z and grad logvar carry eps times std < 3
+        bad=[
+            (lambda: reparameterize(zeros, torch.zeros(3, 5)), ValueError, "logvar must have the shape of mu"),
+            (lambda: reparameterize(zeros.long(), zeros), TypeError, "mu must have a floating dtype"),
+            (lambda: reparameterize(zeros, zeros.double()), TypeError, "logvar has dtype"),
+            (lambda: reparameterize(zeros, torch.zeros(3, 4, device="meta")), ValueError, "logvar is on meta"),
+            (lambda: reparameterize(zeros, zeros, eps=torch.zeros(4)), ValueError, "eps must have the shape of mu"),
+            (lambda: reparameterize(torch.tensor(1.0), torch.tensor(1.0)), ValueError, "mu must have shape"),
+            (lambda: reparameterize(torch.zeros(3, 0), torch.zeros(3, 0)), ValueError, "mu must have a latent"),
+            (lambda: reparameterize([1.0], zeros), TypeError, "mu must be a torch.Tensor"),
+            (lambda: reparameterize(zeros, zeros, seed=-1), ValueError, "seed must be in"),
+            (lambda: reparameterize(zeros, zeros, seed=1.5), TypeError, "seed must be an int"),
+            (lambda: reparameterize(zeros, zeros, backend="fortran"), ValueError, "backend must be one of"),
+        ],
+    )

@@ -21,6 +21,8 @@ import torch
 
 from fastgen.ops import philox
 
+__all__ = ["last_seed"]
+
 _state = threading.local()
 
 

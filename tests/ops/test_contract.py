@@ -1,4 +1,5 @@
-"""The op contract, for every op (tests/ops/contract.py) on every backend and dtype: values and
+"""The op contract, for every registered op (``fastgen.ops.registry()``, each with its cases:
+fastgen/ops/_cases.py) on every backend and dtype: values and
 gradients against the reference, double backward or its refusal, opcheck on every custom op,
 torch.compile(fullgraph=True), edge shapes, strided inputs and bad inputs.
 
@@ -10,8 +11,12 @@ the same inputs in the same dtype (``backend="torch"``):
 - float32: 2e-5 relative and absolute; both sides compute in float32 and sum in another order
   (blocked, tree or BLAS): a few ulp of the partial sums of at most a few thousand O(1) terms
   (measured on cpp and triton: 4.3e-6 of 1 + |value|).
-- Ops that draw Philox normals add NORMAL_DRAW_ATOL (contract.py) to both: eps itself is float32
-  on every backend and Box-Muller's log/cos differ by an ulp between math libraries.
+- int64 inputs (the Philox draws' offsets): 0, plus the op's ``atol``; nothing is summed, so the
+  float32 numbers they give are bit-identical (uniforms) or differ by the math library's ulp
+  (normals).
+- Each op adds its ``atol`` (stated with its cases) to every row: ops that draw Philox normals,
+  since eps is float32 on every backend and Box-Muller's log/cos differ by an ulp between math
+  libraries.
 - float16/bfloat16 (flash-attention's rule): against the reference in float64 on the same
   (rounded) inputs, the backend's error is at most twice the reference's own error in that dtype,
   plus one ulp of the largest value for the final rounding of the output.
@@ -22,10 +27,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from fastgen.ops import registry
 from tests.conftest import device_for
-from tests.ops.contract import CASES, NORMAL_DRAW_ATOL
 
-TOLERANCE = {torch.float64: 1e-10, torch.float32: 2e-5}
+CASES = [op.cases for op in registry()]
+TOLERANCE = {torch.float64: 1e-10, torch.float32: 2e-5, torch.int64: 0.0}
 HALF = (torch.float16, torch.bfloat16)
 
 
@@ -83,9 +89,9 @@ def _taken(case, backend, dtype) -> bool:
 
 
 def _assert_close(case, got, want, dtype):
-    """The float32/float64 rows of the table (int64 offsets give float32 draws)."""
-    tolerance = TOLERANCE.get(dtype, TOLERANCE[torch.float32])
-    atol = tolerance + (NORMAL_DRAW_ATOL if case.normal_draws else 0.0)
+    """The float32, float64 and int64 rows of the table (int64 offsets give float32 draws)."""
+    tolerance = TOLERANCE[dtype]
+    atol = tolerance + case.atol
     for index, (g, w) in enumerate(zip(got, want, strict=True)):
         assert g.shape == w.shape and g.dtype == w.dtype, f"result {index}: {g.shape}/{g.dtype} vs {w.shape}/{w.dtype}"
         torch.testing.assert_close(g, w, rtol=tolerance, atol=atol, msg=lambda m, i=index: f"result {i}: {m}")
@@ -144,7 +150,7 @@ def test_strided_inputs(case, op_backend):
     strided = [t.requires_grad_() if i in case.differentiable else t for i, t in enumerate(strided)]
     got = _values_and_grads(case, strided, op_backend)
     want = _values_and_grads(case, _prepared(inputs, case, dtype, "cpu"), "torch")
-    _assert_close(case, got, want, torch.float32)
+    _assert_close(case, got, want, dtype)
 
 
 def _grad_sum(case, inputs, backend):

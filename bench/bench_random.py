@@ -2,7 +2,7 @@
 reference, torch's own RNG (``torch.rand`` / ``torch.randn``: what a user calls, a different
 stream) and every compiled path, side by side, with peak memory in extra_info.
 
-    pytest bench/bench_philox.py --benchmark-only
+    pytest bench/bench_random.py --benchmark-only
 """
 
 from __future__ import annotations
