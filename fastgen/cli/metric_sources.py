@@ -1,20 +1,24 @@
-"""What the metric commands (`fid`, `stats`, `kid`, `prc`, `is`) share: the options that say how
-images become features, the sources a set can come from, and one-line errors.
+"""The one module the metric commands (`fid`, `stats`, `kid`, `prc`, `is`) share: the options that
+say how images become features, the sources a set can come from, how each source is checked, and
+the process group the command runs in under ``torchrun`` (:func:`processes`).
 
 A source (argument ``A``, ``B``, ``REAL``, ...) is an image folder, a run folder written by
 `fastgen train` (its generator is sampled in memory, ``--num-samples`` images), a dataset name that
 training accepts (``mnist``, ``digits``, ...; ``--data-root``, ``--split``), a ``.npz`` statistics
 file (FID only) or a ``.npy``/``.pt`` feature matrix ``[N, d]``. Every source and option is checked
-before the network's weights are looked for or any image is decoded.
+before the network's weights are looked for or any image is decoded; a source found wrong is a
+:class:`~fastgen.cli.UsageError` naming its argument. Errors are raised, never printed here: the
+commands' ``run`` lets them reach :func:`fastgen.cli.main`, whose policy reports them.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
-from fastgen.cli import UsageError, non_negative_int, positive_int
+from fastgen.cli import UsageError, as_usage_error, non_negative_int, positive_int
 from fastgen.metrics.preprocess import DEFAULT_PROTOCOL, PROTOCOLS
 
 PRECISIONS = ("float32", "bfloat16", "float16")
@@ -140,15 +144,22 @@ def check_options(args, kinds: list[str]) -> None:
         raise UsageError("--num-samples", f"must be at least 2 (a covariance needs 2 samples), got {args.num_samples}")
 
 
-def start_processes(args):
-    """The device, rank and world size; under torchrun the process group is started (fastgen.distributed's rule)."""
+@contextmanager
+def processes(args):
+    """``(device, rank, world size)`` for the block; under torchrun the process group is started
+    (fastgen.distributed's device rule) and left at the block's end, however the block ends."""
     from fastgen import distributed
 
+    started = not distributed.is_distributed()
     try:
         device = distributed.setup(args.device)
     except ValueError as error:  # cuda:N under torchrun, more ranks than GPUs
         raise UsageError("--device", str(error)) from None
-    return device, distributed.rank(), distributed.world_size()
+    try:
+        yield device, distributed.rank(), distributed.world_size()
+    finally:
+        if started:
+            distributed.teardown()
 
 
 def check_dataset(name: str, dataset: str, args) -> None:
@@ -226,11 +237,11 @@ class Sources:
                 continue
             try:
                 results[index] = compute(self.inputs[index], self.extractor, **self.options(kind))
-            except ValueError as error:
+            except ValueError as error:  # PeerFailedError too: still reported by the process that met it
                 message = str(error)
                 if message.startswith("source: "):  # a generator's: say which run
                     message = f"{source}: {message.removeprefix('source: ')}"
-                raise UsageError(name, message) from None
+                raise as_usage_error(name, error, message) from None
         return results
 
     def image_provenance(self) -> dict:
@@ -289,22 +300,6 @@ def describe_count(kind: str, count: int | None, world: int) -> str:
     noun = "samples" if kind in ("stats", "features") else "images"
     over = f" over {world} processes" if world > 1 and kind not in ("stats", "features") else ""
     return f" of {count} {noun}{over}"
-
-
-def run_guarded(command: str, body) -> int:
-    """Run ``body()``; a user's mistake becomes one line on stderr and exit code 2, never a traceback."""
-    from fastgen import distributed
-    from fastgen.metrics.extract import PeerFailedError
-
-    try:
-        return body()
-    except PeerFailedError:
-        return 2  # the process that met the problem reports it
-    except (FileNotFoundError, NotADirectoryError, ValueError, TypeError, UsageError) as error:
-        print(f"fastgen {command}: error: {error}", file=sys.stderr)
-        return 2
-    finally:
-        distributed.teardown()
 
 
 def known_count(name: str, kind: str, source: str, args) -> int | None:

@@ -568,7 +568,10 @@ def _check_skipped(skipped: list[BadImage], skip_bad: bool, world: int) -> int:
 
 
 class PeerFailedError(ValueError):
-    """Raised on the processes that did not meet the error another process reports."""
+    """Raised on the processes that did not meet the error another process reports; marked
+    ``reported_by_another_process``, so that `fastgen` exits on them without printing it again."""
+
+    reported_by_another_process = True
 
 
 def _features(
