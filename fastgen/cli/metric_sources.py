@@ -142,6 +142,20 @@ def check_options(args, kinds: list[str]) -> None:
         raise UsageError("--data-root", "applies to a dataset name, and no source is one")
     if args.num_samples is not None and args.num_samples < 2:
         raise UsageError("--num-samples", f"must be at least 2 (a covariance needs 2 samples), got {args.num_samples}")
+    if args.dims is not None and {"run", "dataset", "folder"} & set(kinds):  # images: the extractor's dims
+        _check_extractor_dims(args.extractor, args.dims)
+
+
+def _check_extractor_dims(extractor: str, dims: int) -> None:
+    """``--dims`` against what ``--extractor`` gives (files are checked against their own dimension)."""
+    from fastgen.metrics.digits import DigitsExtractor
+    from fastgen.metrics.inception import FEATURE_DIMS
+
+    if extractor == "inception" and dims not in FEATURE_DIMS:
+        expected = ", ".join(map(str, FEATURE_DIMS[:-1])) + f" or {FEATURE_DIMS[-1]}"
+        raise UsageError("--dims", f"must be {expected} for the inception extractor, got {dims}")
+    if extractor == "digits" and dims != DigitsExtractor.dims:
+        raise UsageError("--dims", f"the digits extractor gives {DigitsExtractor.dims}-d features, got {dims}")
 
 
 @contextmanager

@@ -168,6 +168,9 @@ def test_dimension_mismatches_are_clear_errors(tmp_path, features, pixel_extract
     code, _, err = run_cli(capsys, "fid", tmp_path / "missing", tmp_path / "a.npy")
     assert code == 2 and "does not exist" in one_line(err)
 
+    code, _, err = run_cli(capsys, "fid", folder, tmp_path / "a.npy", "--dims", 100)
+    assert code == 2 and "argument --dims: must be 64, 192, 768 or 2048" in one_line(err)
+
 
 def test_missing_inception_weights_say_where_to_put_them(tmp_path, monkeypatch, features, capsys):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
@@ -195,7 +198,7 @@ def test_digits_fid_of_folders(tmp_path, capsys):
     # Batch sizes differ (50 in the CLI, whole set here): float32 features agree to ~1e-6 relative.
     assert printed_fid(out) == pytest.approx(reference_fid(*rows), rel=1e-4)
     code, _, err = run_cli(capsys, "fid", folder_a, folder_b, "--extractor", "digits", "--dims", 2048)
-    assert code == 1 and "dims: the digits extractor gives 128-d features" in one_line(err)
+    assert code == 2 and "argument --dims: the digits extractor gives 128-d features" in one_line(err)
 
 
 @pytest.mark.slow
