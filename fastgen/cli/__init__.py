@@ -4,11 +4,16 @@ subcommand named on the command line is imported (``fastgen --help`` and ``fastg
 import none, nor torch), and each keeps its heavy imports (torch...) inside ``run``, so that help
 and usage errors come at once.
 
-A user's mistake gets one line, ``fastgen COMMAND: error: ...``, never a traceback: argparse's own
+:func:`main` holds the one error policy of every subcommand: ``run`` raises, ``main`` reports. A
+user's mistake gets one line, ``fastgen COMMAND: error: ...``, never a traceback: argparse's own
 errors and :class:`UsageError` (a value found wrong after parsing: a missing folder, conflicting
-settings) exit with 2; a missing file, or a ``ValueError`` that fastgen's own code raised about its
-input (an unreadable checkpoint), exit with 1; Ctrl-C with 130. Any other exception is a bug and
-keeps its traceback.
+settings, a bad file named by its argument) exit with 2; a missing file, or a ``ValueError`` that
+fastgen's own code raised about its input (an unreadable checkpoint), exit with 1; Ctrl-C with
+130. Any other exception is a bug and keeps its traceback.
+
+Under ``torchrun`` every process runs ``main``; an error that another process reports (see
+:func:`reported_elsewhere`: one rank 0 decided for all, or one a peer met) exits with the same
+code on this one but prints nothing, so that the user reads it once.
 """
 
 from __future__ import annotations
@@ -154,10 +159,30 @@ def _show_fastgen_warnings(prog: str):
     return show
 
 
-def _report(prog: str, error: Exception) -> None:
-    """The one line of an error; under torchrun, an error rank 0 decided for every rank
-    (``reported_by_rank_0``) is printed by rank 0 alone, not once per process."""
-    if not getattr(error, "reported_by_rank_0", False):
+# The marks of an error that another process of a torchrun job prints: ``reported_by_rank_0``, set by
+# fastgen.train's decided_by_rank_0 on the other ranks, and ``reported_by_another_process``, which
+# fastgen.metrics.extract.PeerFailedError carries (the rank that met the unreadable image reports it).
+REPORTED_ELSEWHERE = ("reported_by_rank_0", "reported_by_another_process")
+
+
+def reported_elsewhere(error: BaseException) -> bool:
+    """Whether another process of this torchrun job prints ``error`` (this one exits quietly)."""
+    return any(getattr(error, mark, False) for mark in REPORTED_ELSEWHERE)
+
+
+def as_usage_error(argument: str, error: BaseException, message: str | None = None) -> UsageError:
+    """``error`` restated as a :class:`UsageError` naming ``argument`` (in ``message``'s words, by
+    default ``error``'s), printed by whichever process would have printed ``error``."""
+    usage = UsageError(argument, str(error) if message is None else message)
+    for mark in REPORTED_ELSEWHERE:
+        if getattr(error, mark, False):
+            setattr(usage, mark, True)
+    return usage
+
+
+def report_error(prog: str, error: BaseException) -> None:
+    """The one line of an error, ``PROG: error: MESSAGE``; nothing when another process reports it."""
+    if not reported_elsewhere(error):
         print(f"{prog}: error: {error}", file=sys.stderr)
 
 
@@ -175,15 +200,15 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # here, where a closed pipe is caught below, not at interpreter exit
         return status
     except UsageError as error:
-        _report(prog, error)
+        report_error(prog, error)
         return 2
     except FILE_ERRORS as error:
-        _report(prog, error)
+        report_error(prog, error)
         return 1
     except ValueError as error:
         if not _raised_by_fastgen(error):
             raise
-        _report(prog, error)
+        report_error(prog, error)
         return 1
     except BrokenPipeError:
         # Whoever read stdout left (`fastgen info | head`): stop quietly, as Unix tools do, and

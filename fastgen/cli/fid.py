@@ -26,35 +26,25 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from fastgen.cli.metric_sources import (
-        check_source,
-        describe_count,
-        run_guarded,
-        start_processes,
-        statistics_of,
-    )
+    from fastgen.cli.metric_sources import check_source, describe_count, processes, statistics_of
+    from fastgen.metrics.fid import frechet_distance
 
-    def body() -> int:
-        from fastgen.metrics.fid import frechet_distance
-
-        named = [("A", args.a), ("B", args.b)]
-        kinds = [check_source(name, source) for name, source in named]  # before the device or any process group
-        device, rank, world = start_processes(args)
+    named = [("A", args.a), ("B", args.b)]
+    kinds = [check_source(name, source) for name, source in named]  # before the device or any process group
+    with processes(args) as (device, rank, world):
         a, b = statistics_of(named, args, device)
-        fid = float(frechet_distance(a.mean.cpu(), a.cov.cpu(), b.mean.cpu(), b.cov.cpu()))
-        if rank != 0:
-            return 0
-        if args.json:
-            sets = {
-                name: {"source": source, "count": s.count, "provenance": s.provenance}
-                for name, source, s in (("a", args.a, a), ("b", args.b, b))
-            }
-            print(json.dumps({"fid": fid, "dims": a.dim, "protocol": args.protocol, **sets}))
-        else:
-            print(f"FID: {fid:.6f}")
-            if world > 1:
-                print(f"A: statistics{describe_count(kinds[0], a.count, world)}", file=sys.stderr)
-                print(f"B: statistics{describe_count(kinds[1], b.count, world)}", file=sys.stderr)
+    fid = float(frechet_distance(a.mean.cpu(), a.cov.cpu(), b.mean.cpu(), b.cov.cpu()))
+    if rank != 0:
         return 0
-
-    return run_guarded("fid", body)
+    if args.json:
+        sets = {
+            name: {"source": source, "count": s.count, "provenance": s.provenance}
+            for name, source, s in (("a", args.a, a), ("b", args.b, b))
+        }
+        print(json.dumps({"fid": fid, "dims": a.dim, "protocol": args.protocol, **sets}))
+    else:
+        print(f"FID: {fid:.6f}")
+        if world > 1:
+            print(f"A: statistics{describe_count(kinds[0], a.count, world)}", file=sys.stderr)
+            print(f"B: statistics{describe_count(kinds[1], b.count, world)}", file=sys.stderr)
+    return 0

@@ -33,23 +33,19 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from fastgen.cli.metric_sources import features_of, run_guarded, start_processes
+    from fastgen.cli.metric_sources import features_of, processes
+    from fastgen.metrics.inception_score import inception_score
 
-    def body() -> int:
-        from fastgen.metrics.inception_score import inception_score
-
-        device, rank, _ = start_processes(args)
-        why = f"--splits {args.splits} needs one per split"
+    why = f"--splits {args.splits} needs one per split"
+    with processes(args) as (device, rank, _):
         (logits,) = features_of([("FOLDER", args.source)], args, device, args.splits, why, logits=True)
-        shuffle = not args.no_shuffle
-        mean, std = inception_score(
-            logits, args.splits, from_logits=True, shuffle=shuffle, seed=args.shuffle_seed if shuffle else None
-        )
-        if rank == 0:
-            if args.json:
-                print(json.dumps({"is_mean": mean, "is_std": std, "samples": len(logits), "splits": args.splits}))
-            else:
-                print(f"IS: {mean:.6f} ± {std:.6f}")
-        return 0
-
-    return run_guarded("is", body)
+    shuffle = not args.no_shuffle
+    mean, std = inception_score(
+        logits, args.splits, from_logits=True, shuffle=shuffle, seed=args.shuffle_seed if shuffle else None
+    )
+    if rank == 0:
+        if args.json:
+            print(json.dumps({"is_mean": mean, "is_std": std, "samples": len(logits), "splits": args.splits}))
+        else:
+            print(f"IS: {mean:.6f} ± {std:.6f}")
+    return 0

@@ -27,21 +27,17 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from fastgen.cli.metric_sources import features_of, run_guarded, start_processes
+    from fastgen.cli.metric_sources import features_of, processes
+    from fastgen.metrics.kid import kid
 
-    def body() -> int:
-        from fastgen.metrics.kid import kid
-
-        minimum = args.subset_size if args.subsets else 2
-        why = f"KID's --subset-size {args.subset_size}" if args.subsets else "KID needs 2"
-        device, rank, _ = start_processes(args)
+    minimum = args.subset_size if args.subsets else 2
+    why = f"KID's --subset-size {args.subset_size}" if args.subsets else "KID needs 2"
+    with processes(args) as (device, rank, _):
         real, fake = features_of([("REAL", args.real), ("FAKE", args.fake)], args, device, minimum, why)
-        mean, std = kid(real, fake, args.subsets, args.subset_size, args.subset_seed)
-        if rank == 0:
-            if args.json:
-                print(json.dumps({"kid_mean": mean, "kid_std": std, "real": len(real), "fake": len(fake)}))
-            else:
-                print(f"KID: {mean:.6g} ± {std:.6g}")
-        return 0
-
-    return run_guarded("kid", body)
+    mean, std = kid(real, fake, args.subsets, args.subset_size, args.subset_seed)
+    if rank == 0:
+        if args.json:
+            print(json.dumps({"kid_mean": mean, "kid_std": std, "real": len(real), "fake": len(fake)}))
+        else:
+            print(f"KID: {mean:.6g} ± {std:.6g}")
+    return 0

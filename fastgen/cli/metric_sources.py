@@ -1,20 +1,24 @@
-"""What the metric commands (`fid`, `stats`, `kid`, `prc`, `is`) share: the options that say how
-images become features, the sources a set can come from, and one-line errors.
+"""The one module the metric commands (`fid`, `stats`, `kid`, `prc`, `is`) share: the options that
+say how images become features, the sources a set can come from, how each source is checked, and
+the process group the command runs in under ``torchrun`` (:func:`processes`).
 
 A source (argument ``A``, ``B``, ``REAL``, ...) is an image folder, a run folder written by
 `fastgen train` (its generator is sampled in memory, ``--num-samples`` images), a dataset name that
 training accepts (``mnist``, ``digits``, ...; ``--data-root``, ``--split``), a ``.npz`` statistics
 file (FID only) or a ``.npy``/``.pt`` feature matrix ``[N, d]``. Every source and option is checked
-before the network's weights are looked for or any image is decoded.
+before the network's weights are looked for or any image is decoded; a source found wrong is a
+:class:`~fastgen.cli.UsageError` naming its argument. Errors are raised, never printed here: the
+commands' ``run`` lets them reach :func:`fastgen.cli.main`, whose policy reports them.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
-from fastgen.cli import UsageError, non_negative_int, positive_int
+from fastgen.cli import UsageError, as_usage_error, non_negative_int, positive_int
 from fastgen.metrics.preprocess import DEFAULT_PROTOCOL, PROTOCOLS
 
 PRECISIONS = ("float32", "bfloat16", "float16")
@@ -138,17 +142,38 @@ def check_options(args, kinds: list[str]) -> None:
         raise UsageError("--data-root", "applies to a dataset name, and no source is one")
     if args.num_samples is not None and args.num_samples < 2:
         raise UsageError("--num-samples", f"must be at least 2 (a covariance needs 2 samples), got {args.num_samples}")
+    if args.dims is not None and {"run", "dataset", "folder"} & set(kinds):  # images: the extractor's dims
+        _check_extractor_dims(args.extractor, args.dims)
 
 
-def start_processes(args):
-    """The device, rank and world size; under torchrun the process group is started (fastgen.distributed's rule)."""
+def _check_extractor_dims(extractor: str, dims: int) -> None:
+    """``--dims`` against what ``--extractor`` gives (files are checked against their own dimension)."""
+    from fastgen.metrics.digits import DigitsExtractor
+    from fastgen.metrics.inception import FEATURE_DIMS
+
+    if extractor == "inception" and dims not in FEATURE_DIMS:
+        expected = ", ".join(map(str, FEATURE_DIMS[:-1])) + f" or {FEATURE_DIMS[-1]}"
+        raise UsageError("--dims", f"must be {expected} for the inception extractor, got {dims}")
+    if extractor == "digits" and dims != DigitsExtractor.dims:
+        raise UsageError("--dims", f"the digits extractor gives {DigitsExtractor.dims}-d features, got {dims}")
+
+
+@contextmanager
+def processes(args):
+    """``(device, rank, world size)`` for the block; under torchrun the process group is started
+    (fastgen.distributed's device rule) and left at the block's end, however the block ends."""
     from fastgen import distributed
 
+    started = not distributed.is_distributed()
     try:
         device = distributed.setup(args.device)
     except ValueError as error:  # cuda:N under torchrun, more ranks than GPUs
         raise UsageError("--device", str(error)) from None
-    return device, distributed.rank(), distributed.world_size()
+    try:
+        yield device, distributed.rank(), distributed.world_size()
+    finally:
+        if started:
+            distributed.teardown()
 
 
 def check_dataset(name: str, dataset: str, args) -> None:
@@ -226,11 +251,11 @@ class Sources:
                 continue
             try:
                 results[index] = compute(self.inputs[index], self.extractor, **self.options(kind))
-            except ValueError as error:
+            except ValueError as error:  # PeerFailedError too: still reported by the process that met it
                 message = str(error)
                 if message.startswith("source: "):  # a generator's: say which run
                     message = f"{source}: {message.removeprefix('source: ')}"
-                raise UsageError(name, message) from None
+                raise as_usage_error(name, error, message) from None
         return results
 
     def image_provenance(self) -> dict:
@@ -289,22 +314,6 @@ def describe_count(kind: str, count: int | None, world: int) -> str:
     noun = "samples" if kind in ("stats", "features") else "images"
     over = f" over {world} processes" if world > 1 and kind not in ("stats", "features") else ""
     return f" of {count} {noun}{over}"
-
-
-def run_guarded(command: str, body) -> int:
-    """Run ``body()``; a user's mistake becomes one line on stderr and exit code 2, never a traceback."""
-    from fastgen import distributed
-    from fastgen.metrics.extract import PeerFailedError
-
-    try:
-        return body()
-    except PeerFailedError:
-        return 2  # the process that met the problem reports it
-    except (FileNotFoundError, NotADirectoryError, ValueError, TypeError, UsageError) as error:
-        print(f"fastgen {command}: error: {error}", file=sys.stderr)
-        return 2
-    finally:
-        distributed.teardown()
 
 
 def known_count(name: str, kind: str, source: str, args) -> int | None:

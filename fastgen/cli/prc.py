@@ -23,21 +23,17 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from fastgen.cli.metric_sources import features_of, run_guarded, start_processes
+    from fastgen.cli.metric_sources import features_of, processes
+    from fastgen.metrics.prc import neighbourhood_metrics
 
-    def body() -> int:
-        from fastgen.metrics.prc import neighbourhood_metrics
-
-        k, flag = max((args.k, "--k"), (args.dc_k, "--dc-k"))
-        device, rank, _ = start_processes(args)
-        named = [("REAL", args.real), ("FAKE", args.fake)]
+    k, flag = max((args.k, "--k"), (args.dc_k, "--dc-k"))
+    named = [("REAL", args.real), ("FAKE", args.fake)]
+    with processes(args) as (device, rank, _):
         real, fake = features_of(named, args, device, k + 1, f"{flag} {k} needs k + 1 = {k + 1}")
-        results = neighbourhood_metrics(real, fake, precision_recall_k=args.k, density_coverage_k=args.dc_k)
-        if rank == 0:
-            if args.json:
-                print(json.dumps({**results, "real": len(real), "fake": len(fake)}))
-            else:
-                print("  ".join(f"{name}: {value:.6f}" for name, value in results.items()))
-        return 0
-
-    return run_guarded("prc", body)
+    results = neighbourhood_metrics(real, fake, precision_recall_k=args.k, density_coverage_k=args.dc_k)
+    if rank == 0:
+        if args.json:
+            print(json.dumps({**results, "real": len(real), "fake": len(fake)}))
+        else:
+            print("  ".join(f"{name}: {value:.6f}" for name, value in results.items()))
+    return 0

@@ -25,23 +25,20 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from fastgen.cli.metric_sources import check_source, describe_count, run_guarded, start_processes, statistics_of
+    from fastgen.cli.metric_sources import check_source, describe_count, processes, statistics_of
 
-    def body() -> int:
-        output = Path(args.output)
-        if output.suffix.lower() != ".npz":
-            raise UsageError("--output", f"must name a .npz file, got {output}")
-        if output.exists() and not args.force:
-            raise UsageError("--output", f"{output} exists; pass --force to overwrite it")
-        if not output.parent.is_dir():
-            raise UsageError("--output", f"the folder {output.parent} does not exist")
-        kind = check_source("A", args.source, stats_files=False, what="a covariance")
-        device, rank, world = start_processes(args)
+    output = Path(args.output)
+    if output.suffix.lower() != ".npz":
+        raise UsageError("--output", f"must name a .npz file, got {output}")
+    if output.exists() and not args.force:
+        raise UsageError("--output", f"{output} exists; pass --force to overwrite it")
+    if not output.parent.is_dir():
+        raise UsageError("--output", f"the folder {output.parent} does not exist")
+    kind = check_source("A", args.source, stats_files=False, what="a covariance")
+    with processes(args) as (device, rank, world):
         (stats,) = statistics_of([("A", args.source)], args, device)
-        if rank != 0:
-            return 0
-        stats.save(output)
-        print(f"wrote {output}: statistics{describe_count(kind, stats.count, world)}, d = {stats.dim}")
+    if rank != 0:
         return 0
-
-    return run_guarded("stats", body)
+    stats.save(output)
+    print(f"wrote {output}: statistics{describe_count(kind, stats.count, world)}, d = {stats.dim}")
+    return 0

@@ -15,7 +15,15 @@ import os
 import shlex
 import sys
 
-from fastgen.cli import UsageError, _report, non_negative_int, positive_float, positive_int, torch_device
+from fastgen.cli import (
+    as_usage_error,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    report_error,
+    reported_elsewhere,
+    torch_device,
+)
 from fastgen.train.settings import CADENCES, EVAL_SAMPLES, MIN_EVAL_SAMPLES
 
 MODELS = ("dae", "gan", "lsgan", "dcgan", "vae")
@@ -217,15 +225,13 @@ def run(args) -> int:
                 progress=not args.no_progress,
             )
     except SettingError as error:
-        usage = UsageError(flag(error.setting), error.args[1])
-        usage.reported_by_rank_0 = getattr(error, "reported_by_rank_0", False)
-        raise usage from None
+        raise as_usage_error(flag(error.setting), error, error.args[1]) from None
     except (Interrupted, StoppedAtOnce) as stop:
-        if not getattr(stop, "reported_by_rank_0", False):
+        if not reported_elsewhere(stop):
             _report_stop(stop, args.model)
         return exit_code(stop.signum)
     except TrainingDiverged as error:
-        _report(args._prog, error)
+        report_error(args._prog, error)
         return 1
     return 0
 

@@ -285,7 +285,7 @@ def load_features(path: Path) -> torch.Tensor:
     """
     if path.suffix.lower() == ".npy":
         try:
-            features = torch.from_numpy(np.load(path, allow_pickle=False))
+            array = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as error:
             if "Object arrays" in str(error):
                 kind = "an array of Python objects, which fastgen never unpickles"
@@ -293,6 +293,11 @@ def load_features(path: Path) -> torch.Tensor:
                 kind = describe_file(path).replace("a numpy .npy file", "a truncated or damaged .npy file")
             message = f"source {path} is not a readable feature file (a numeric .npy array): it is {kind}"
             raise ValueError(message) from None
+        if array.dtype.kind != "f" or array.dtype.itemsize > 8:  # strings, records... torch takes none of them
+            raise ValueError(
+                f"source {path} must hold an [N, d] float matrix, got shape {list(array.shape)} {array.dtype}"
+            )
+        features = torch.from_numpy(array.astype(array.dtype.newbyteorder("="), copy=False))  # big-endian too
     else:
         features = load_tensor_file(path, "source", "a feature file (one [N, d] tensor saved by torch.save)")
     if not isinstance(features, torch.Tensor):
@@ -568,7 +573,10 @@ def _check_skipped(skipped: list[BadImage], skip_bad: bool, world: int) -> int:
 
 
 class PeerFailedError(ValueError):
-    """Raised on the processes that did not meet the error another process reports."""
+    """Raised on the processes that did not meet the error another process reports; marked
+    ``reported_by_another_process``, so that `fastgen` exits on them without printing it again."""
+
+    reported_by_another_process = True
 
 
 def _features(

@@ -75,30 +75,42 @@ def test_prc_equals_torch_fidelity_precision_recall(tmp_path, matrices, capsys):
 
 
 @pytest.mark.parametrize(
-    ("arguments", "needle"),
+    ("arguments", "needle", "status"),
     [
-        (["kid", "REAL", "FAKE"], "argument REAL: {real} gives 60 samples, fewer than 1000"),
-        (["kid", "REAL", "FAKE", "--subset-size", 55], "argument FAKE: {fake} gives 50 samples, fewer than 55"),
-        (["prc", "REAL", "FAKE", "--k", 50], "argument FAKE: {fake} gives 50 samples, fewer than 51"),
-        (["prc", "REAL", "FAKE", "--dc-k", 60], "argument REAL: {real} gives 60 samples, fewer than 61"),
-        (["is", "LOGITS", "--splits", 60], "argument FOLDER: {logits} gives 53 samples, fewer than 60"),
-        (["kid", "REAL", "WIDE", "--subset-size", 10], "different feature sizes"),
-        (["kid", "STATS", "FAKE"], "argument REAL: {stats} holds statistics (mean, covariance)"),
-        (["prc", "REAL", "MISSING"], "argument FAKE: {missing} does not exist"),
-        (["kid", "REAL", "FAKE", "--num-samples", 5], "argument --num-samples: applies to a run folder"),
+        (["kid", "REAL", "FAKE"], "argument REAL: {real} gives 60 samples, fewer than 1000", 2),
+        (["kid", "REAL", "FAKE", "--subset-size", 55], "argument FAKE: {fake} gives 50 samples, fewer than 55", 2),
+        (["prc", "REAL", "FAKE", "--k", 50], "argument FAKE: {fake} gives 50 samples, fewer than 51", 2),
+        (["prc", "REAL", "FAKE", "--dc-k", 60], "argument REAL: {real} gives 60 samples, fewer than 61", 2),
+        (["is", "LOGITS", "--splits", 60], "argument FOLDER: {logits} gives 53 samples, fewer than 60", 2),
+        (["kid", "REAL", "WIDE", "--subset-size", 10], "different feature sizes", 1),
+        (["kid", "STATS", "FAKE"], "argument REAL: {stats} holds statistics (mean, covariance)", 2),
+        (["kid", "STRINGS", "FAKE"], "argument REAL: source {strings} must hold an [N, d] float matrix", 2),
+        (["prc", "REAL", "MISSING"], "argument FAKE: {missing} does not exist", 2),
+        (["kid", "REAL", "FAKE", "--num-samples", 5], "argument --num-samples: applies to a run folder", 2),
     ],
 )
-def test_mistakes_are_one_line_naming_the_argument_and_file(tmp_path, matrices, capsys, arguments, needle):
+def test_mistakes_are_one_line_naming_the_argument_and_file(tmp_path, matrices, capsys, arguments, needle, status):
+    """A UsageError (a source or option found wrong) exits with 2; a ValueError about the inputs with 1."""
     np.save(tmp_path / "wide.npy", np.zeros((20, 9), np.float32))
     np.savez(tmp_path / "stats.npz", mu=np.zeros(8), sigma=np.eye(8))
+    np.save(tmp_path / "strings.npy", np.full((20, 8), "x"))  # torch.from_numpy raises TypeError on these
     files = {
         "REAL": tmp_path / "real.npy",
         "FAKE": tmp_path / "fake.pt",
         "LOGITS": tmp_path / "logits.npy",
         "WIDE": tmp_path / "wide.npy",
         "STATS": tmp_path / "stats.npz",
+        "STRINGS": tmp_path / "strings.npy",
         "MISSING": tmp_path / "missing.npy",
     }
     code, out, err = cli([files.get(a, a) for a in arguments], capsys)
-    assert code == 2 and out == ""
+    assert code == status and out == ""
     assert needle.format(**{k.lower(): v for k, v in files.items()}) in one_line_error(err)
+
+
+def test_big_endian_features_read_as_their_native_twins(tmp_path, matrices, capsys):
+    real, *_ = matrices
+    np.save(tmp_path / "big.npy", real.astype(">f4"))
+    _, native, _ = cli(["kid", tmp_path / "real.npy", tmp_path / "fake.pt", "--subset-size", 20], capsys)
+    code, big, err = cli(["kid", tmp_path / "big.npy", tmp_path / "fake.pt", "--subset-size", 20], capsys)
+    assert code == 0 and big == native and native.startswith("KID: "), err

@@ -24,8 +24,9 @@ def run_cli(capsys, *argv) -> tuple[int, str, str]:
     return code, out, err
 
 
-def assert_one_line_error(code: int, err: str, *needles: str) -> None:
-    assert code == 2
+def assert_one_line_error(code: int, err: str, *needles: str, status: int = 2) -> None:
+    """One line naming ``needles``, no traceback; ``status`` 2 for a usage error, 1 for a missing file."""
+    assert code == status
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
     for needle in needles:
@@ -129,7 +130,7 @@ def test_argument_errors_come_before_weight_errors(tmp_path, digits, monkeypatch
     code, _, err = run_cli(capsys, "fid", folder, folder, *digits_args("--protocol", "clean-fid"))
     assert_one_line_error(code, err, "argument --protocol: clean-fid", "inception")
     code, _, err = run_cli(capsys, "fid", folder, folder, "--no-progress")  # only now: the weights
-    assert_one_line_error(code, err, "pt_inception-2015-12-05-6726825d.pth")
+    assert_one_line_error(code, err, "pt_inception-2015-12-05-6726825d.pth", status=1)  # a missing file
 
 
 def test_a_single_image_names_its_set(tmp_path, digits, capsys):
