@@ -38,7 +38,9 @@ def run(args) -> int:
 
     why = f"--splits {args.splits} needs one per split"
     with processes(args) as (device, rank, _):
-        (logits,) = features_of([("FOLDER", args.source)], args, device, args.splits, why, logits=True)
+        (logits,) = features_of(
+            "the Inception Score", [("FOLDER", args.source)], args, device, args.splits, why, logits=True
+        )
     shuffle = not args.no_shuffle
     mean, std = inception_score(
         logits, args.splits, from_logits=True, shuffle=shuffle, seed=args.shuffle_seed if shuffle else None

@@ -33,7 +33,7 @@ def run(args) -> int:
     minimum = args.subset_size if args.subsets else 2
     why = f"KID's --subset-size {args.subset_size}" if args.subsets else "KID needs 2"
     with processes(args) as (device, rank, _):
-        real, fake = features_of([("REAL", args.real), ("FAKE", args.fake)], args, device, minimum, why)
+        real, fake = features_of("KID", [("REAL", args.real), ("FAKE", args.fake)], args, device, minimum, why)
     mean, std = kid(real, fake, args.subsets, args.subset_size, args.subset_seed)
     if rank == 0:
         if args.json:

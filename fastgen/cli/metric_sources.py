@@ -334,8 +334,11 @@ def known_count(name: str, kind: str, source: str, args) -> int | None:
     return None
 
 
-def features_of(named: list[tuple[str, str]], args, device, minimum: int, why: str, logits: bool = False) -> list:
-    """The ``[N, d]`` features (``logits``: the classifier's logits) of each source, CPU float32.
+def features_of(
+    metric: str, named: list[tuple[str, str]], args, device, minimum: int, why: str, logits: bool = False
+) -> list:
+    """The ``[N, d]`` features (``logits``: the classifier's logits) of each source for ``metric``
+    (its name, for the refusal of a statistics file), CPU float32.
 
     Each set must give at least ``minimum`` samples (``why`` says which option asks for it): checked
     before any work where the count is known (folders, runs), and again on the rows. Sets of
@@ -345,7 +348,7 @@ def features_of(named: list[tuple[str, str]], args, device, minimum: int, why: s
 
     from fastgen.metrics.extract import compute_features
 
-    kinds = [check_source(name, source, stats_files=False, what=why.split()[0]) for name, source in named]
+    kinds = [check_source(name, source, stats_files=False, what=metric) for name, source in named]
     check_options(args, kinds)
     for (name, source), kind in zip(named, kinds, strict=True):
         count = known_count(name, kind, source, args)

@@ -29,7 +29,7 @@ def run(args) -> int:
     k, flag = max((args.k, "--k"), (args.dc_k, "--dc-k"))
     named = [("REAL", args.real), ("FAKE", args.fake)]
     with processes(args) as (device, rank, _):
-        real, fake = features_of(named, args, device, k + 1, f"{flag} {k} needs k + 1 = {k + 1}")
+        real, fake = features_of("precision/recall", named, args, device, k + 1, f"{flag} {k} needs k + 1 = {k + 1}")
     results = neighbourhood_metrics(real, fake, precision_recall_k=args.k, density_coverage_k=args.dc_k)
     if rank == 0:
         if args.json:
