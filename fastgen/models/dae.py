@@ -88,14 +88,8 @@ class DenoisingAutoencoder(nn.Module):
         return ops.corrupt_encode(x_tilde, self.weight, self.hidden_bias, corruption=corruption)
 
     def decode_logits(self, h: torch.Tensor) -> torch.Tensor:
-        """The logits h Wᵀ + b′ of x̂, ``[N, n_visible]``.
-
-        ``F.linear`` computes exactly that (it takes its weight as [out, in], which W [n_visible,
-        n_hidden] is) in one addmm, and its backward hands W a contiguous gradient, which autograd
-        adds to the encoder's in place. ``h @ W.t() + b′`` would add the bias in a second pass and
-        hand back a transposed gradient, summed with the encoder's out of place: a strided pass
-        over all of W per step (bench/RESULTS.md, issue 14)."""
-        return F.linear(h, self.weight, self.visible_bias)
+        """The logits h Wᵀ + b′ of x̂, ``[N, n_visible]``."""
+        return h @ self.weight.t() + self.visible_bias
 
     def flatten(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(x.shape[0], -1)

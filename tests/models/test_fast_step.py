@@ -116,10 +116,7 @@ def plain_dae(model, data):
         optimizer.zero_grad(set_to_none=True)
         keep = keep_mask(x, model.corruption, philox.draw_seed())
         h = torch.sigmoid((x * keep) @ weight + hidden_bias)
-        # h Wᵀ + b′ as one addmm, the expression fastgen's decoder computes it with (the bias
-        # rounded once, inside the GEMM); `h @ weight.t() + visible_bias` rounds it separately.
-        logits = F.linear(h, weight, visible_bias)
-        loss = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
+        loss = F.binary_cross_entropy_with_logits(h @ weight.t() + visible_bias, x, reduction="sum") / x.shape[0]
         loss.backward()
         optimizer.step()
         losses.append((loss.item(),))
