@@ -174,7 +174,7 @@ def run_pedantic(benchmark):
         benchmark.group = group
         benchmark.extra_info["device"] = device_name()
         benchmark.extra_info["torch_threads"] = torch.get_num_threads()
-        if memory:
+        if memory and not benchmark.disabled:  # the smoke (--benchmark-disable) runs fn once, no more
             benchmark.extra_info["peak_memory_mb"] = round(peak_memory_bytes(fn) / 2**20, 2)
 
         def timed():
