@@ -61,8 +61,9 @@ def test_a_name_cannot_be_registered_twice():
 
 
 @pytest.fixture
-def toy_op():
+def toy_op(monkeypatch):
     """An op of the reference backend only, registered for one test and removed after."""
+    monkeypatch.setattr(_registry, "_REGISTERED", dict(_registry._REGISTERED))
 
     def double(x):
         return 2 * x
@@ -86,8 +87,7 @@ def toy_op():
     op = register(
         OpDescription(name="toy_double", reference=double, fake=torch.empty_like, implementations={}, cases=make_cases)
     )
-    yield op
-    _registry._REGISTERED.pop("toy_double")
+    return op
 
 
 def test_an_op_registered_anywhere_reaches_selftest(toy_op):
