@@ -11,7 +11,8 @@ An op ``name`` has a pure-PyTorch reference and, per backend, a forward custom o
 ``backends.op_name(backend, name)`` (``fastgen::<name>`` in fastgen._C for cpp and cuda,
 ``fastgen::<name>_triton`` for Triton) and, when its backward is an op too, a backward custom op
 named by ``backends.op_name(backend, f"_{name}_backward")``. Each backend states what its kernels
-take in a ``Capabilities`` next to them: ``fastgen/ops/compiled.py`` for fastgen._C, a
+take in a ``Capabilities``: for fastgen._C, one of the dtype tables of ``fastgen/ops/compiled.py``
+chosen in the description; for Triton, a
 ``CAPABILITIES`` constant at the top of each ``fastgen/ops/triton/<module>.py``, named in the
 description by ``TritonKernels("<module>")``.
 """
@@ -79,7 +80,8 @@ class OpDescription:
     fake: the forward custom op's fake (meta) implementation, for torch.compile.
     implementations: backend -> a loader returning that backend's ``Capabilities``; it is called
         only where the backend can run in this process, and imports the backend's kernels (so
-        that their custom ops exist) with a plain import inside the loader.
+        that their custom ops exist): ``compiled.implementations(...)`` for fastgen._C's (loaded
+        with the extension), ``TritonKernels("<module>")`` for Triton's.
     setup_context, backward: the autograd formula (``torch.library.register_autograd``);
         ``backward(ctx, backward_op, *grads)`` gets the backend's backward op, or None when
         ``backward_fake`` is None (then ``backward`` is a differentiable PyTorch function).
