@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.machine import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # the baseline: a user's script writing the samples as PNGs (the run loaded as `fastgen sample` loads it)
@@ -70,14 +72,6 @@ def through_files(run: Path, reference: Path, samples: int, work: Path) -> float
     subprocess.run([sys.executable, "-c", WRITE_PNGS, str(run), str(folder), str(samples)], check=True, env=env)
     done = fastgen("fid", str(reference), str(folder), "--extractor", "digits", "--no-progress", "--json")
     return json.loads(done.stdout)["fid"]
-
-
-def cpu_model() -> str:
-    with open("/proc/cpuinfo") as info:
-        for line in info:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def main() -> None:

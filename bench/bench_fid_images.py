@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.machine import cpu_model
+
 SIZE = 64
 TORCH_FIDELITY_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
 
@@ -215,14 +217,6 @@ def statistics_agreement(folder: Path, hub: Path, work: Path) -> dict:
     with np.load(work / "ref.npz") as ref, np.load(work / "ours.npz") as ours:
         deviation = {key: float(np.abs(ours[key] - ref[key]).max() / np.abs(ref[key]).max()) for key in ("mu", "sigma")}
     return {"seconds": timings, "relative_deviation": deviation}
-
-
-def cpu_model() -> str:
-    with open("/proc/cpuinfo") as info:
-        for line in info:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def main() -> None:

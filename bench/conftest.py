@@ -19,12 +19,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import platform
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+from bench.machine import cpu_model
 
 if not torch.cuda.is_available():
     # Triton is benchmarked on GPUs only: the CPU interpreter is a correctness tool.
@@ -67,15 +68,6 @@ def pytest_configure(config):
 
 def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo), else what the platform module knows."""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
-        for line in info:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def device_name() -> str:
