@@ -17,7 +17,7 @@ from __future__ import annotations
 import pytest
 
 from bench.conftest import compiled_backends, synchronize
-from bench.interleave import Row, interleaved_medians, record
+from bench.interleave import Row, benchmark_medians, record
 from bench.ops import comparisons
 
 COMPARISONS = comparisons()
@@ -28,13 +28,8 @@ COMPARISONS = comparisons()
 def test_side_by_side(benchmark, comparison, backend):
     steps = {backend: comparison.make_step(backend)}
     steps.update({baseline: comparison.make_step(baseline) for baseline in comparison.bars})
-    timed = not benchmark.disabled
-    medians = interleaved_medians(
-        steps,
-        rounds=comparison.rounds if timed else 1,
-        iterations=comparison.iterations if timed else 1,
-        warmup_rounds=2 if timed else 0,
-        synchronize=synchronize,
+    medians = benchmark_medians(
+        benchmark, steps, rounds=comparison.rounds, iterations=comparison.iterations, synchronize=synchronize
     )
     row = Row(comparison.label, backend, medians, dict(comparison.bars))
     group = "side by side: the fused step alone (ratios: extra_info and the summary)"

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from bench.conftest import device, synchronize
-from bench.interleave import Row, interleaved_medians, record
+from bench.interleave import Row, benchmark_medians, record
 from bench.plain_loops import plain_step
 from fastgen.models import DCGAN
 from fastgen.train.graphs import GraphedStep
@@ -89,13 +89,8 @@ def _steps(case: Case) -> dict[str, object]:
 @pytest.mark.parametrize("case", CASES, ids=[c.label.split(" (")[0].replace(" ", "-") for c in CASES])
 def test_train_vs_plain(benchmark, case):
     steps = _steps(case)
-    timed = not benchmark.disabled
-    medians = interleaved_medians(
-        steps,
-        rounds=case.rounds if timed else 1,
-        iterations=case.iterations if timed else 1,
-        warmup_rounds=2 if timed else 0,
-        synchronize=synchronize,
+    medians = benchmark_medians(
+        benchmark, steps, rounds=case.rounds, iterations=case.iterations, synchronize=synchronize
     )
     on_gpu = device().type == "cuda"
     fused = "fastgen-graphed" if on_gpu else "fastgen"

@@ -74,6 +74,21 @@ def interleaved_medians(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def benchmark_medians(
+    benchmark, steps: dict[str, Callable[[], None]], *, rounds: int, iterations: int, synchronize
+) -> dict[str, float]:
+    """``interleaved_medians`` with two warm-up rounds when pytest-benchmark times, and every step
+    called once, untimed, under --benchmark-disable (the CI smoke)."""
+    timed = not benchmark.disabled
+    return interleaved_medians(
+        steps,
+        rounds=rounds if timed else 1,
+        iterations=iterations if timed else 1,
+        warmup_rounds=2 if timed else 0,
+        synchronize=synchronize,
+    )
+
+
 def record(benchmark, row: Row, step: Callable[[], None], *, group: str, iterations: int, synchronize) -> None:
     """Add ``row`` to the summary (when timed), its medians and ratios to ``extra_info``, and let
     pytest-benchmark time the fused ``step`` alone for its own table (once under --benchmark-disable)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from fastgen.metrics._inputs import floating_tensor
+
 # Entries of one pairwise panel: 64 MiB of float32, so that a 50k × 50k computation stays far below
 # 2 GiB. And at most 512 rows: each panel's GEMM still runs at the BLAS's full speed (512 rows against
 # thousands of columns), the passes after it over a panel of a few MB stay in cache, and the diagonal
@@ -22,12 +24,7 @@ MIN_PANEL_ROWS = 64
 
 def feature_matrix(name: str, value) -> torch.Tensor:
     """``value`` as an [N, d] floating tensor, or a one-line TypeError/ValueError naming ``name``."""
-    if isinstance(value, np.ndarray):
-        value = torch.from_numpy(value)
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor or numpy array of features, got {type(value).__name__}")
-    if not value.is_floating_point():
-        raise TypeError(f"{name} must have a floating dtype, got {value.dtype}")
+    value = floating_tensor(name, value, " of features")
     if value.dim() != 2 or value.shape[1] < 1:
         raise ValueError(f"{name} must be an [N, d] feature matrix with d >= 1, got shape {tuple(value.shape)}")
     # a sum is NaN or Inf when an entry is (one pass, no mask); it can also overflow, so confirm

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from fastgen import linalg
+from fastgen.metrics._inputs import floating_tensor
 from fastgen.metrics.stats import FeatureStats
 
 METHODS = ("auto", "eigh", "newton_schulz", "scipy")
@@ -40,12 +41,7 @@ _WARN_RELATIVE_ERROR = 1e-3
 
 def _as_float64(name: str, value, vector: bool) -> tuple[torch.Tensor, torch.dtype]:
     """value as a float64 tensor, with the floating dtype it came in (what its rounding is judged at)."""
-    if isinstance(value, np.ndarray):
-        value = torch.from_numpy(value)
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(value).__name__}")
-    if not value.is_floating_point():
-        raise TypeError(f"{name} must have a floating dtype, got {value.dtype}")
+    value = floating_tensor(name, value)
     if vector and value.dim() < 1:
         raise ValueError(f"{name} must be [..., d], got a scalar")
     if not vector and (value.dim() < 2 or value.shape[-1] != value.shape[-2]):

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from fastgen.metrics._inputs import floating_tensor
+
 TORCH_FIDELITY_SEED = 2020  # torch-fidelity's default rng_seed
 
 
@@ -50,11 +52,7 @@ def inception_score(
     Returns:
         (mean, std) of exp(mean_x KL(p(y|x) || p_split(y))) over the splits, as Python floats.
     """
-    x = torch.from_numpy(logits_or_probs) if isinstance(logits_or_probs, np.ndarray) else logits_or_probs
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"logits_or_probs must be a torch.Tensor or numpy array, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"logits_or_probs must have a floating dtype, got {x.dtype}")
+    x = floating_tensor("logits_or_probs", logits_or_probs)
     if x.dim() != 2 or x.shape[1] < 1:
         raise ValueError(f"logits_or_probs must be [N, C], got shape {tuple(x.shape)}")
     if isinstance(splits, bool) or not isinstance(splits, int) or not 1 <= splits <= x.shape[0]:
