@@ -4,6 +4,7 @@ script enumerate, and an op registered anywhere reaches selftest without being l
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 
 import pytest
