@@ -24,6 +24,7 @@
 #include "common/philox_block.h"
 #include "corrupt_encode/corrupt_encode.h"
 #include "corrupt_encode/corrupt_encode_host.h"
+#include "corrupt_encode/corrupt_encode_mask.h"
 
 namespace fastgen {
 namespace corrupt_encode {
@@ -226,6 +227,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(const at::Tensor& gr
 }
 
 }  // namespace
+
+void apply_mask_cpu(const at::Tensor& in, const at::Tensor& out, double corruption, const at::Tensor& rng_state) {
+  check_mask_arguments(in, out);
+  const PhiloxKey key = cpu_recorded_key(rng_state, in);
+  FASTGEN_DISPATCH_FLOATING(in.scalar_type(), "corrupt_encode_mask_cpu", [&] {
+    mask_rows(in.data_ptr<scalar_t>(), in.size(1), 0, in.size(0), key, static_cast<float>(corruption),
+              out.data_ptr<acc_type<scalar_t>>(), nullptr);
+  });
+}
 
 TORCH_LIBRARY_IMPL(fastgen, CPU, m) {
   m.impl("corrupt_encode", &forward_cpu);

@@ -23,6 +23,7 @@
 #include "common/dispatch.h"
 #include "common/math.h"
 #include "corrupt_encode/corrupt_encode_host.h"
+#include "corrupt_encode/corrupt_encode_mask.h"
 
 namespace fastgen {
 namespace corrupt_encode {
@@ -100,6 +101,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(const at::Tensor& g
 }
 
 }  // namespace
+
+void apply_mask_cuda(const at::Tensor& in, const at::Tensor& out, double corruption, const at::Tensor& rng_state) {
+  check_mask_arguments(in, out);
+  const c10::cuda::CUDAGuard guard(in.device());
+  if (in.numel() == 0) return;
+  const PhiloxSource source = backward_source(rng_state, in);
+  FASTGEN_DISPATCH_FLOATING(in.scalar_type(), "corrupt_encode_apply_mask_cuda", [&] {
+    launch_mask_input<scalar_t>(in.data_ptr<scalar_t>(), out.data_ptr<acc_type<scalar_t>>(), in.numel(),
+                                static_cast<float>(corruption), source, at::cuda::getCurrentCUDAStream());
+  });
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
 
 TORCH_LIBRARY_IMPL(fastgen, CUDA, m) {
   m.impl("corrupt_encode", &forward_cuda);

@@ -3,8 +3,12 @@ Composing Robust Features with Denoising Autoencoders", ICML 2008).
 
 For x ∈ [0, 1]^n_visible, a corruption x̃ ~ q(x̃ | x), and tied weights W ``[n_visible, n_hidden]``:
 
-    h  = sigmoid(x̃ W + b)                   encoder (masking: fused ``fastgen.ops.corrupt_encode``)
+    h  = sigmoid(x̃ W + b)                   encoder
     x̂  = sigmoid(h Wᵀ + b′)                 decoder
+
+Training runs encoder and decoder as one fused op, ``fastgen.ops.tied_autoencoder``, whose
+backward computes the tied W's two gradients as one GEMM (and, for masking, draws the mask in
+the kernel); ``encode`` alone is ``fastgen.ops.corrupt_encode``.
     L  = -1/N Σ_i Σ_j [x_ij log x̂_ij + (1 - x_ij) log(1 - x̂_ij)]     (computed from the logits)
 
 Corruptions: ``"masking"`` zeroes each input with probability ``corruption`` (the paper's
@@ -40,7 +44,7 @@ class DenoisingAutoencoder(nn.Module):
         lr: learning rate (0.1 with plain SGD, as in the deep learning tutorials' dA).
         optimizer: ``"sgd"`` (plain SGD, the paper's algorithm) or ``"adam"``.
 
-    ``corrupt_encode`` runs on the backend ``fastgen.backend`` selects.
+    ``tied_autoencoder`` and ``corrupt_encode`` run on the backend ``fastgen.backend`` selects.
 
     Weights start uniform in ±4·sqrt(6 / (n_visible + n_hidden)) (Glorot & Bengio 2010, ×4 for
     sigmoid units), biases at zero.
@@ -79,13 +83,22 @@ class DenoisingAutoencoder(nn.Module):
         salt = torch.rand_like(x) < 0.5
         return torch.where(hit, salt.to(x.dtype), x)
 
+    def _kernel_input(self, x: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """What the fused ops take: x and the masking level (the mask is drawn inside their
+        kernels), or x̃ already corrupted and 0."""
+        if self.noise == "masking":
+            return x, self.corruption
+        return self.corrupt(x), 0.0
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """h = sigmoid(x̃ W + b), ``[N, n_hidden]``, for x ``[N, n_visible]``."""
-        if self.noise == "masking":  # the mask is drawn inside the fused kernel
-            x_tilde, corruption = x, self.corruption
-        else:
-            x_tilde, corruption = self.corrupt(x), 0.0
+        x_tilde, corruption = self._kernel_input(x)
         return ops.corrupt_encode(x_tilde, self.weight, self.hidden_bias, corruption=corruption)
+
+    def reconstruction_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """decode_logits(encode(x)) in one fused op, ``[N, n_visible]``, for x ``[N, n_visible]``."""
+        x_tilde, corruption = self._kernel_input(x)
+        return ops.tied_autoencoder(x_tilde, self.weight, self.hidden_bias, self.visible_bias, corruption=corruption)
 
     def decode_logits(self, h: torch.Tensor) -> torch.Tensor:
         """The logits h Wᵀ + b′ of x̂, ``[N, n_visible]``."""
@@ -99,12 +112,12 @@ class DenoisingAutoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Reconstruction logits of a corrupted x (any shape ``[N, ...]`` with n_visible values per row)."""
-        return self.decode_logits(self.encode(self.flatten(x)))
+        return self.reconstruction_logits(self.flatten(x))
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
         """Cross-entropy summed over inputs, averaged over the batch, stably from the logits."""
         target = self.flatten(x)
-        logits = self.decode_logits(self.encode(target))
+        logits = self.reconstruction_logits(target)
         return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / target.shape[0]
 
     def make_optimizers(self, lr: float | None = None) -> dict[str, torch.optim.Optimizer]:
@@ -130,7 +143,7 @@ class DenoisingAutoencoder(nn.Module):
     def evaluate(self, x: torch.Tensor) -> dict[str, float]:
         """Denoising cross-entropy (per sample) and squared error (per input) of x̂ against the clean x."""
         target = self.flatten(x)
-        logits = self.decode_logits(self.encode(target))
+        logits = self.reconstruction_logits(target)
         cross_entropy = F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / target.shape[0]
         squared_error = torch.mean((torch.sigmoid(logits) - target) ** 2)
         return {"denoising_cross_entropy": cross_entropy.item(), "denoising_mse": squared_error.item()}

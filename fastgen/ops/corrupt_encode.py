@@ -106,21 +106,26 @@ def corrupt_encode(
         keep = fastgen.ops.philox.uniform(seed, torch.arange(x.numel()).view(x.shape)) >= corruption
         h = torch.sigmoid((x * keep) @ weight + bias)
     """
+    check_encoder_arguments(x, weight, bias, corruption)
+    seed = seeds.resolve(seed, x.device)
+    return OP(x.contiguous(), weight.contiguous(), bias.contiguous(), float(corruption), seed, backend=backend)
+
+
+def check_encoder_arguments(x, weight, bias, corruption, *, bias_name: str = "bias") -> None:
+    """The encoder's arguments, each refused in one line naming it (also tied_autoencoder's)."""
     _checks.floating(x, "x")
     _checks.floating(weight, "weight")
-    _checks.floating(bias, "bias")
+    _checks.floating(bias, bias_name)
     if x.dim() != 2:
         raise ValueError(f"x must have shape [N, n_visible], got {tuple(x.shape)}")
     if weight.dim() != 2 or weight.shape[0] != x.shape[1]:
         raise ValueError(f"weight must have shape [n_visible={x.shape[1]}, n_hidden], got {tuple(weight.shape)}")
     if bias.shape != (weight.shape[1],):
-        raise ValueError(f"bias must have shape [n_hidden={weight.shape[1]}], got {tuple(bias.shape)}")
+        raise ValueError(f"{bias_name} must have shape [n_hidden={weight.shape[1]}], got {tuple(bias.shape)}")
     _checks.same_device(weight, "weight", x, "x")
-    _checks.same_device(bias, "bias", x, "x")
+    _checks.same_device(bias, bias_name, x, "x")
     if isinstance(corruption, bool) or not isinstance(corruption, (int, float)) or not 0.0 <= corruption < 1.0:
         raise ValueError(f"corruption must be a number with 0 <= corruption < 1, got {corruption!r}")
-    seed = seeds.resolve(seed, x.device)
-    return OP(x.contiguous(), weight.contiguous(), bias.contiguous(), float(corruption), seed, backend=backend)
 
 
 # --- the contract's cases (fastgen/ops/_cases.py) --------------------------------------------------

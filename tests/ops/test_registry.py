@@ -18,6 +18,7 @@ from fastgen.ops._registry import OpDescription, TritonKernels, register
 EXPECTED = {
     "reparameterize",
     "corrupt_encode",
+    "tied_autoencoder",
     "ls_discriminator_loss",
     "ls_generator_loss",
     "covariance",
