@@ -112,6 +112,8 @@ def test_train_vs_plain(benchmark, case):
             processes[provider] = ProviderProcess(
                 _case_step, CASES.index(case), provider, threads=torch.get_num_threads()
             )
+        for process in processes.values():
+            process.ready()
         steps = {provider: (lambda process=process: process(count)) for provider, process in processes.items()}
         per_call = benchmark_medians(benchmark, steps, rounds=case.rounds, iterations=1, synchronize=lambda: None)
         medians = {provider: t / count for provider, t in per_call.items()}

@@ -9,9 +9,10 @@ glibc's mmap and are faulted in afresh each step (130,000-160,000 page faults a 
 providers' frees and allocations move each other's heap and mmap threshold.
 
 ``ProviderProcess(target, *args)`` starts a process (spawn: a fresh interpreter, as a user's
-script) that builds its step with ``target(*args)`` (an importable module-level function) and
-then runs it on request; calling the object runs ``count`` steps there and returns when they
-are done (device synchronised), so ``bench.interleave.interleaved_medians`` can time it from here.
+script) that builds its step with ``target(*args)`` (an importable module-level function;
+``ready()`` waits for it) and then runs it on request; calling the object runs ``count`` steps
+there and returns when they are done (device synchronised), so
+``bench.interleave.interleaved_medians`` can time it from here.
 The benchmark process waits while a provider runs: one provider at a time, all cores its own.
 """
 
@@ -57,7 +58,14 @@ class ProviderProcess:
         self._process = context.Process(target=_serve, args=(child, threads, target, args), daemon=True)
         self._process.start()
         child.close()
-        self._expect("ready")
+        self._ready = False
+
+    def ready(self) -> None:
+        """Wait until the step is built. Start every provider's process before waiting for any:
+        they build (import torch, initialise the device) in parallel."""
+        if not self._ready:
+            self._expect("ready")
+            self._ready = True
 
     def _expect(self, status: str) -> None:
         try:
@@ -69,6 +77,7 @@ class ProviderProcess:
 
     def __call__(self, count: int = 1) -> None:
         """Run ``count`` steps in the provider's process and wait for them."""
+        self.ready()
         self._connection.send(count)
         self._expect("done")
 
