@@ -7,7 +7,8 @@ gradients) eager and under torch.compile, and every compiled path, side by side.
 Shapes: the DAE recipe (``fastgen train dae``: batch 20, 784 visible -> 500 hidden), where the
 tied weight's gradients are outer products bound by memory and one GEMM over 2N rows saves most
 (fastgen/ops/tied_autoencoder.py), and a large batch (256, 784 -> 1024), where the GEMMs' FLOPs
-dominate and the saving is the sum of two W-sized matrices. Triton has no kernels for this op.
+dominate and the saving is the sum of two W-sized matrices. Triton is timed on GPUs only
+(bench/conftest.py).
 """
 
 from __future__ import annotations
@@ -42,8 +43,6 @@ def _providers():
         "compile(torch-rng)": _compiled_unfused,
     }
     for name in compiled_backends():
-        if name == "triton":
-            continue
         providers[name] = lambda *tensors, name=name: tied_autoencoder(
             *tensors, corruption=CORRUPTION, seed=SEED, backend=name
         )
@@ -55,8 +54,6 @@ PROVIDERS = _providers()
 
 def make_step(provider: str, shape: str):
     """One forward+backward of ``provider`` at ``shape`` (x is data: no grad_x), on its own inputs."""
-    if provider not in PROVIDERS:  # bench_side_by_side asks every compiled backend of the device
-        pytest.skip(f"tied_autoencoder has no {provider} kernels")
     n, n_visible, n_hidden = SHAPES[shape]
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(n, n_visible, generator=gen).to(device())

@@ -85,9 +85,8 @@ class OpDescription:
     setup_context, backward: the autograd formula (``torch.library.register_autograd``);
         ``backward(ctx, backward_op, *grads)`` gets the backend's backward op, or None when
         ``backward_fake`` is None (then ``backward`` is a differentiable PyTorch function).
-        None for an op without gradients, or whose every backend registers its autograd in C++.
-        fastgen._C may register the same formula in C++ for its op
-        (``csrc/<op>/<op>_autograd.cpp``); then only the Triton op gets this one.
+        None for an op without gradients. fastgen._C may register the same formula in C++ for
+        its op (``csrc/<op>/<op>_autograd.cpp``); then only the Triton op gets this one.
     backward_fake: the backward op's fake; given when the backward is an op of its own.
     double_backward: True when differentiating the backward gives the reference's second
         derivatives (tested); False refuses it with an error naming the op (the backward op

@@ -14,8 +14,8 @@ reads two of them and writes a third: one GEMM writes W-sized memory once (bench
 The mask is corrupt_encode's, drawn from the same Philox stream (seed, element offset of x); the
 backward draws it again from the (seed, base) pair the forward returns on the device
 (rng_state), so a CUDA graph captured around a call draws a new mask at every replay. Autograd
-(in C++, csrc/tied_autoencoder/tied_autoencoder_autograd.cpp) keeps x, weight, h and that pair,
-and computes grad_x only when x needs it (a DAE's input is data).
+(in C++ for fastgen._C, csrc/tied_autoencoder/tied_autoencoder_autograd.cpp; below for Triton)
+keeps x, weight, h and that pair, and computes grad_x only when x needs it (a DAE's input is data).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 
 from fastgen.ops import _cases, _checks, compiled, seeds
-from fastgen.ops._registry import OpDescription, register
+from fastgen.ops._registry import OpDescription, TritonKernels, register
 from fastgen.ops.corrupt_encode import check_encoder_arguments
 from fastgen.ops.reference.tied_autoencoder import tied_autoencoder as reference
 
@@ -39,6 +39,24 @@ def _fake_backward(grad_logits, h, x, weight, corruption, rng_state, grad_x_need
     return grad_x, torch.empty_like(weight), weight.new_empty(weight.shape[1:]), weight.new_empty(weight.shape[:1])
 
 
+def _setup_context(ctx, inputs, output):
+    x, weight, _hidden_bias, _visible_bias, corruption, _seed = inputs
+    _logits, h, rng_state = output
+    ctx.save_for_backward(x, weight, h, rng_state)
+    ctx.corruption = corruption
+
+
+def _backward(ctx, backward_op, grad_logits, _grad_h, _grad_rng_state):
+    """The Triton op's formula (fastgen._C's is the same, in C++): the backward op draws the mask
+    again from rng_state, and computes grad_x only when x needs it."""
+    x, weight, h, rng_state = ctx.saved_tensors
+    grad_x_needed = ctx.needs_input_grad[0]
+    grad_x, grad_weight, grad_hidden_bias, grad_visible_bias = backward_op(
+        grad_logits.contiguous(), h, x, weight, ctx.corruption, rng_state, grad_x_needed
+    )
+    return grad_x if grad_x_needed else None, grad_weight, grad_hidden_bias, grad_visible_bias, None, None
+
+
 def _public(outputs):
     """logits: h and rng_state are for the backward only."""
     return outputs[0]
@@ -49,10 +67,16 @@ OP = register(
         name="tied_autoencoder",
         reference=reference,
         fake=_fake,
-        # One formula over ATen for both devices (csrc/tied_autoencoder/tied_autoencoder.h); no
-        # Triton kernels of its own: its elementwise work is corrupt_encode's, its GEMMs cuBLAS's.
-        implementations=compiled.implementations(cpp=compiled.FLOATING, cuda=compiled.FLOATING),
-        # Autograd: csrc/tied_autoencoder/tied_autoencoder_autograd.cpp, for both of its backends.
+        # One formula over ATen for both of fastgen._C's devices (csrc/tied_autoencoder/
+        # tied_autoencoder.h); the Triton op is the same formula with corrupt_encode's Triton encoder.
+        implementations={
+            **compiled.implementations(cpp=compiled.FLOATING, cuda=compiled.FLOATING),
+            "triton": TritonKernels("tied_autoencoder"),
+        },
+        # fastgen._C's autograd is in C++ (csrc/tied_autoencoder/tied_autoencoder_autograd.cpp);
+        # this formula is the Triton op's.
+        setup_context=_setup_context,
+        backward=_backward,
         backward_fake=_fake_backward,
         double_backward=False,
         result=_public,
@@ -81,7 +105,7 @@ def tied_autoencoder(
         corruption: the masking level c, 0 <= c < 1 (0 for inputs corrupted beforehand).
         seed: Philox seed of the mask, as in ``corrupt_encode`` (the same mask for the same seed).
             When None, drawn from torch's generator of x's device.
-        backend: "torch", "cpp", "cuda" or "auto" (see ``fastgen.backends``).
+        backend: "torch", "cpp", "cuda", "triton" or "auto" (see ``fastgen.backends``).
 
     Returns:
         logits ``[N, n_visible]`` in the dtype of x; differentiable in all four tensors.

@@ -10,7 +10,6 @@ import torch
 
 import fastgen
 from fastgen import ops
-from fastgen.ops.tied_autoencoder import OP as TIED_AUTOENCODER
 
 HAS_GPU = torch.cuda.is_available()
 cuda = pytest.mark.cuda
@@ -41,16 +40,14 @@ def _random_calls(backend: str, seed: int | None = None) -> dict:
     gen = torch.Generator().manual_seed(0)
     mu, logvar = torch.randn(2, 8, 16, generator=gen).cuda()
     x, weight, bias = torch.rand(8, 16, generator=gen).cuda(), torch.randn(16, 4).cuda(), torch.zeros(4).cuda()
-    calls = {
+    visible_bias = torch.zeros(16).cuda()
+    return {
         "reparameterize": lambda: ops.reparameterize(mu, logvar, seed=seed, backend=backend)[0],
         "corrupt_encode": lambda: ops.corrupt_encode(x, weight, bias, corruption=0.5, seed=seed, backend=backend),
-    }
-    if backend in TIED_AUTOENCODER.implementations:  # no Triton kernels
-        visible_bias = torch.zeros(16).cuda()
-        calls["tied_autoencoder"] = lambda: ops.tied_autoencoder(
+        "tied_autoencoder": lambda: ops.tied_autoencoder(
             x, weight, bias, visible_bias, corruption=0.5, seed=seed, backend=backend
-        )
-    return calls
+        ),
+    }
 
 
 def _warm_up(step) -> None:
@@ -119,16 +116,13 @@ def test_gradients_through_a_captured_step_equal_eager(backend):
     leaves = (mu, logvar, weight, bias)
 
     visible_bias = torch.zeros(24).cuda().requires_grad_()
-    tied = backend in TIED_AUTOENCODER.implementations  # no Triton kernels
-    leaves = (*leaves, visible_bias) if tied else leaves
+    leaves = (*leaves, visible_bias)
 
     def step():
         z, kl = ops.reparameterize(mu, logvar, backend=backend)
         h = ops.corrupt_encode(x, weight, bias, corruption=0.3, backend=backend)
-        loss = (z * z).sum() + kl.sum() + (h * h).sum()
-        if tied:
-            logits = ops.tied_autoencoder(x, weight, bias, visible_bias, corruption=0.3, backend=backend)
-            loss = loss + (logits * logits).sum()
+        logits = ops.tied_autoencoder(x, weight, bias, visible_bias, corruption=0.3, backend=backend)
+        loss = (z * z).sum() + kl.sum() + (h * h).sum() + (logits * logits).sum()
         return torch.autograd.grad(loss, leaves)
 
     _warm_up(step)
@@ -137,7 +131,7 @@ def test_gradients_through_a_captured_step_equal_eager(backend):
         grads = step()
     pairs = _replays_and_eager(graph, grads, step)
     for replayed, eager in pairs:
-        names = ("mu", "logvar", "weight", "bias", "visible_bias")[: len(replayed)]
+        names = ("mu", "logvar", "weight", "bias", "visible_bias")
         for name, got, want in zip(names, replayed, eager, strict=True):
             torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5, msg=lambda m, name=name: f"grad {name}: {m}")
     first, second = pairs[0][0], pairs[1][0]

@@ -18,7 +18,7 @@ TOLERANCE = {"atol": 2e-5, "rtol": 2e-5}
 
 @pytest.fixture
 def op_backend(backend_name):
-    """``backend_name``, skipped where the op has no kernels (it has no Triton ones)."""
+    """``backend_name``, skipped where the op has no kernels."""
     if backend_name not in OP.implementations:
         pytest.skip(f"tied_autoencoder has no {backend_name} implementation")
     return backend_name

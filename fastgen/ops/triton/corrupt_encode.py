@@ -169,6 +169,11 @@ def _grad_w_launch(grad_h, h, x, grad_w, grad_b, corruption: float, state) -> La
 def corrupt_encode_triton(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, corruption: float, seed: int | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    return encode(x, weight, bias, corruption, seed)
+
+
+def encode(x, weight, bias, corruption: float, seed: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(h, rng_state) by the fused forward kernel; also the encoder of fastgen::tied_autoencoder_triton."""
     n = x.shape[0]
     n_hidden = weight.shape[1]
     h = x.new_empty((n, n_hidden))
