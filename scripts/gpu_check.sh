@@ -114,8 +114,9 @@ phase bench 200 1 \
     bench/bench_side_by_side.py --benchmark-only --benchmark-json "$OUT/bench.json"
 # Where the step time goes: host µs per dispatch layer, and kernel time vs latency per provider.
 # Whole training steps: fastgen (eager and captured as one CUDA graph) against the plain
-# pytorch/examples loop and the tuned one, timed interleaved (its table ends the log).
-phase train-bench 150 1 "$PYTHON" -m pytest -q bench/bench_train_vs_plain.py --benchmark-only
+# pytorch/examples loop and the tuned one, timed interleaved, each provider in a process of its
+# own (bench/processes.py: four CUDA contexts start per row; its table ends the log).
+phase train-bench 180 1 "$PYTHON" -m pytest -q bench/bench_train_vs_plain.py --benchmark-only
 phase profile 120 1 bash -c '"$PYTHON" -m bench.profile_dispatch && "$PYTHON" -m bench.profile_steps && "$PYTHON" -m bench.profile_steps --training --steps 20'
 # Last: it needs no GPU (CI runs it too), but on the GPU machine it checks the installed triton.
 phase aot 90 0 "$PYTHON" scripts/triton_aot.py --quick
