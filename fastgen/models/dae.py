@@ -5,11 +5,11 @@ For x ∈ [0, 1]^n_visible, a corruption x̃ ~ q(x̃ | x), and tied weights W ``
 
     h  = sigmoid(x̃ W + b)                   encoder
     x̂  = sigmoid(h Wᵀ + b′)                 decoder
+    L  = -1/N Σ_i Σ_j [x_ij log x̂_ij + (1 - x_ij) log(1 - x̂_ij)]     (computed from the logits)
 
 Training runs encoder and decoder as one fused op, ``fastgen.ops.tied_autoencoder``, whose
 backward computes the tied W's two gradients as one GEMM (and, for masking, draws the mask in
 the kernel); ``encode`` alone is ``fastgen.ops.corrupt_encode``.
-    L  = -1/N Σ_i Σ_j [x_ij log x̂_ij + (1 - x_ij) log(1 - x̂_ij)]     (computed from the logits)
 
 Corruptions: ``"masking"`` zeroes each input with probability ``corruption`` (the paper's
 noise, drawn in the fused kernel from the Philox stream); ``"gaussian"`` adds N(0, corruption²);
