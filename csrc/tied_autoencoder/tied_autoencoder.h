@@ -7,7 +7,7 @@
 // one GEMM over 2N rows instead of two GEMMs of N rows and a sum of two [n_visible, n_hidden]
 // matrices. For a small batch (the DAE recipe: 20 rows, 784 -> 500) those GEMMs are outer products
 // bound by writing W-sized outputs, so the two writes and the sum's three passes over W-sized
-// memory become one write (bench/RESULTS.md, "DAE").
+// memory become one write (bench/RESULTS.md, "... the DAE through `tied_autoencoder`").
 // Everything is computed in the compute dtype (float32, float64 for float64) and cast back.
 #pragma once
 
